@@ -1,0 +1,58 @@
+package server
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// latencyBuckets start at 100µs because most handlers answer well under a millisecond; coarser buckets
+// would put every request in the first one.
+var latencyBuckets = []float64{
+	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+}
+
+type metrics struct {
+	registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inFlight prometheus.Gauge
+}
+
+// newMetrics registers everything on the given registry, never the global one, so that every server (and every
+// test) has its own counters.
+func newMetrics(reg *prometheus.Registry, build BuildInfo) *metrics {
+	m := &metrics{
+		registry: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_requests_total",
+			Help: "HTTP requests answered, by method, route template and status code.",
+		}, []string{"method", "route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "http_request_duration_seconds",
+			Help:    "Time to answer HTTP requests, by method, route template and status code.",
+			Buckets: latencyBuckets,
+			// Scrapers that understand native histograms get full resolution; others get the buckets above.
+			NativeHistogramBucketFactor: 1.1,
+		}, []string{"method", "route", "code"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "http_requests_in_flight",
+			Help: "HTTP requests being answered.",
+		}),
+	}
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "goapp_build_info",
+		Help: "Always 1; the labels identify the running build.",
+		ConstLabels: prometheus.Labels{
+			"version":   build.Version,
+			"commit":    build.Commit,
+			"goversion": build.GoVersion,
+		},
+	})
+	buildInfo.Set(1)
+	reg.MustRegister(
+		m.requests, m.duration, m.inFlight, buildInfo,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
