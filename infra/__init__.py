@@ -1,0 +1,1 @@
+"""goapp's Pulumi program: stack config → typed settings → components → Kubernetes objects."""

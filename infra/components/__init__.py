@@ -1,0 +1,1 @@
+"""ComponentResources: one per concept the program ships (the image, the workload)."""

@@ -1,0 +1,102 @@
+"""Every stack file composes, and each keeps the differences it exists for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import harness
+from harness import STACKS, STACKS_DIR, Run
+
+
+def run_stack(stack: str, monkeypatch: pytest.MonkeyPatch, preview: bool = False) -> Run:
+    return harness.run(harness.stack_file_config(stack), stack=stack, preview=preview, monkeypatch=monkeypatch)
+
+
+def deployment(result: Run) -> dict[str, Any]:
+    return result.mocks.one("kubernetes:apps/v1:Deployment").inputs
+
+
+def test_the_four_stacks_exist() -> None:
+    assert sorted(p.name for p in STACKS_DIR.glob("Pulumi.*.yaml")) == sorted(f"Pulumi.{s}.yaml" for s in STACKS)
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stack_composes(stack: str, preview: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_stack(stack, monkeypatch, preview)
+    assert result.outputs["namespace"] == harness.stack_file_config(stack)["goapp:namespace"]
+    assert result.outputs.get("imageRef") is None if preview else result.outputs["imageRef"]
+    assert result.outputs["dnsName"] == f"goapp.{result.outputs['namespace']}.svc.cluster.local"
+    assert result.mocks.one("kubernetes:core/v1:Namespace")
+    assert result.warnings == [], f"{stack} should be a clean example: {result.warnings}"
+
+
+def test_namespaces_differ_per_stack() -> None:
+    namespaces = [harness.stack_file_config(s)["goapp:namespace"] for s in STACKS]
+    assert len(set(namespaces)) == len(namespaces)
+
+
+def test_local_pushes_to_the_loopback_registry_and_exposes_a_loopback_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_stack("local", monkeypatch)
+    image = result.mocks.one("docker:index/image:Image").inputs
+    assert image["imageName"].startswith("127.0.0.1:5000/goapp:")
+    assert image["skipPush"] is False
+    assert image["build"]["args"]["GO_IMAGE"].startswith("goapp-local/")
+    assert image["build"]["args"]["RUNTIME_IMAGE"].startswith("goapp-local/")
+    service = result.mocks.one("kubernetes:core/v1:Service").inputs["spec"]
+    assert service["type"] == "NodePort"
+    assert result.outputs["url"] == f"http://127.0.0.1:{int(service['ports'][0]['nodePort'])}"
+    assert result.outputs["imageRef"].startswith("127.0.0.1:5000/goapp@sha256:")
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_real_environments_have_their_own_cluster_registry_and_storage(stack: str) -> None:
+    config = harness.stack_file_config(stack)
+    assert config["goapp:kubernetes"]["context"] == stack
+    assert "127.0.0.1" not in config["goapp:image"]["repository"]
+    assert config["goapp:storage"]["storageClass"]
+    others = [harness.stack_file_config(s) for s in ("dev", "staging", "prod") if s != stack]
+    assert all(o["goapp:image"]["repository"] != config["goapp:image"]["repository"] for o in others)
+
+
+def test_prod_has_three_replicas_through_the_hpa_and_a_pdb(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_stack("prod", monkeypatch)
+    hpa = result.mocks.one("kubernetes:autoscaling/v2:HorizontalPodAutoscaler").inputs["spec"]
+    assert hpa["minReplicas"] >= 3
+    assert result.mocks.one("kubernetes:policy/v1:PodDisruptionBudget")
+    assert "replicas" not in deployment(result)["spec"]
+
+
+def test_prod_is_larger_than_dev(monkeypatch: pytest.MonkeyPatch) -> None:
+    from infra.quantity import parse_quantity
+
+    def limits(stack: str) -> dict[str, str]:
+        container = deployment(run_stack(stack, monkeypatch))["spec"]["template"]["spec"]["containers"][0]
+        return dict(container["resources"]["limits"])
+
+    prod, dev = limits("prod"), limits("dev")
+    assert parse_quantity(prod["memory"]) > parse_quantity(dev["memory"])
+    assert parse_quantity(prod["cpu"]) > parse_quantity(dev["cpu"])
+
+
+def test_prod_registry_credentials_are_secrets() -> None:
+    image = harness.stack_file_config("prod")["goapp:image"]
+    assert image["registry"]["password"].keys() == {"secure"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_secret_env_values_are_encrypted_in_stack_files(stack: str) -> None:
+    for value in harness.stack_file_config(stack).get("goapp:secretEnv", {}).values():
+        assert isinstance(value, dict) and value.keys() == {"secure"}, f"{stack}: plaintext secretEnv value"
+
+
+def test_dev_stack_renders_with_a_prebuilt_digest(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    environ = {"GOAPP_RENDER_DIR": str(tmp_path), "GOAPP_IMAGE_DIGEST": harness.FAKE_DIGEST}
+    result = harness.run(harness.stack_file_config("dev"), stack="dev", environ=environ, monkeypatch=monkeypatch)
+    assert result.mocks.of_type("docker:index/image:Image") == [], "render mode builds nothing"
+    provider = result.mocks.one("pulumi:providers:kubernetes").inputs
+    assert provider["renderYamlToDirectory"] == str(tmp_path)
+    image = deployment(result)["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == f"registry.dev.example.com/platform/goapp@{harness.FAKE_DIGEST}"
