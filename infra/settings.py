@@ -117,9 +117,7 @@ class ImageSettings(_Model):
     def _no_tag_or_digest(cls, value: str) -> str:
         # A colon after the last slash is a tag; a colon before it is a registry port.
         if "@" in value or ":" in value.rsplit("/", 1)[-1]:
-            raise ValueError(
-                f"{value!r} must be a repository without tag or digest (set the tag in goapp:image.tag)"
-            )
+            raise ValueError(f"{value!r} must be a repository without tag or digest (set the tag in goapp:image.tag)")
         if not re.fullmatch(r"[a-z0-9]+(?:[._\-/:][a-z0-9]+)*", value):
             raise ValueError(f"{value!r} is not a valid repository name (lowercase, digits, . _ - / and host:port)")
         return value
@@ -132,7 +130,9 @@ class ImageSettings(_Model):
         if value == "latest":
             raise ValueError("'latest' is rejected: it is mutable and hides what runs; use a version or commit tag")
         if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", value):
-            raise ValueError(f"{value!r} is not a valid tag (letters, digits, _ . -, at most 128, not starting with . or -)")
+            raise ValueError(
+                f"{value!r} is not a valid tag (letters, digits, _ . -, at most 128, not starting with . or -)"
+            )
         return value
 
 
@@ -155,9 +155,7 @@ class Resources(_Model):
     @model_validator(mode="after")
     def _limits_cover_requests(self) -> Resources:
         if self.limits.cpu is not None and parse_quantity(self.limits.cpu) < parse_quantity(self.requests.cpu):
-            raise ValueError(
-                f"limits.cpu {self.limits.cpu!r} must be at least requests.cpu {self.requests.cpu!r}"
-            )
+            raise ValueError(f"limits.cpu {self.limits.cpu!r} must be at least requests.cpu {self.requests.cpu!r}")
         if parse_quantity(self.limits.memory) < parse_quantity(self.requests.memory):
             raise ValueError(
                 f"limits.memory {self.limits.memory!r} must be at least requests.memory {self.requests.memory!r}"
@@ -186,9 +184,7 @@ class Autoscaling(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> Autoscaling:
         if self.max_replicas < self.min_replicas:
-            raise ValueError(
-                f"maxReplicas ({self.max_replicas}) must be at least minReplicas ({self.min_replicas})"
-            )
+            raise ValueError(f"maxReplicas ({self.max_replicas}) must be at least minReplicas ({self.min_replicas})")
         return self
 
 

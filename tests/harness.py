@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,15 +175,15 @@ def run(
     def record(args: pulumi.ResourceTransformationArgs) -> None:
         options[args.name] = args.opts
 
-    @pulumi.runtime.test
+    def keep(key: str) -> Callable[[Any], None]:
+        return lambda value: outputs.__setitem__(key, value)
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def body() -> pulumi.Output[Any]:
         pulumi.runtime.register_stack_transformation(record)
         exported = program.deploy(program.load())
         # One apply per output: in preview an unknown output (the digest) must not hide the known ones.
-        settled = [
-            pulumi.Output.from_input(value).apply(lambda v, key=key: outputs.__setitem__(key, v))
-            for key, value in exported.items()
-        ]
+        settled = [pulumi.Output.from_input(value).apply(keep(key)) for key, value in exported.items()]
         return pulumi.Output.all(*settled)
 
     body()

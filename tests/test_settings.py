@@ -6,8 +6,8 @@ import copy
 from typing import Any
 
 import pytest
-
 from harness import FAKE_DIGEST, engine_config
+
 from infra.settings import ConfigError, RawStackConfig, Settings, load_settings
 
 VALID: dict[str, Any] = {
@@ -223,8 +223,9 @@ def test_read_write_once_with_many_replicas_warns() -> None:
 
 
 def test_quantities_compare_exactly_across_suffixes() -> None:
-    same = with_change("goapp:resources", {"requests": {"cpu": "0.5", "memory": "1Gi"},
-                                          "limits": {"cpu": "500m", "memory": "1024Mi"}})
+    same = with_change(
+        "goapp:resources", {"requests": {"cpu": "0.5", "memory": "1Gi"}, "limits": {"cpu": "500m", "memory": "1024Mi"}}
+    )
     assert load(same).config.resources.limits.cpu == "500m"
 
 

@@ -91,7 +91,9 @@ class Workload(pulumi.ComponentResource):
             secret=f"{objects.APP_NAME}-secret-env" if secret is not None else None,
             claim=f"{objects.APP_NAME}-data",
         )
-        children: list[pulumi.Resource] = [account, config_map, claim] + ([secret] if secret else [])
+        children: list[pulumi.Resource] = [account, config_map, claim]
+        if secret is not None:
+            children.append(secret)
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=objects.metadata(settings, objects.APP_NAME),
@@ -136,14 +138,14 @@ class Workload(pulumi.ComponentResource):
                 opts=inside,
             )
 
-        self.namespace = namespace.metadata.apply(lambda m: m.name)
-        self.service_name = service.metadata.apply(lambda m: m.name)
+        self.namespace = namespace.metadata.apply(lambda m: str(m.name))
+        self.service_name = service.metadata.apply(lambda m: str(m.name))
         self.dns_name = self.service_name.apply(lambda svc: objects.dns_name(settings, svc))
         self.register_outputs(
             {
                 "namespace": self.namespace,
                 "serviceName": self.service_name,
                 "dnsName": self.dns_name,
-                "deployment": deployment.metadata.apply(lambda m: m.name),
+                "deployment": deployment.metadata.apply(lambda m: str(m.name)),
             }
         )

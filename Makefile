@@ -1,0 +1,96 @@
+# goapp: two commands on a fresh machine — `make up` (deploy the local stack) and `make test` (everything).
+# Every tool version is pinned in versions.env; heavy builds are cached under $(GOAPP_CACHE).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+include versions.env
+export GOAPP_CACHE ?= $(HOME)/.cache/goapp
+STACK ?= local
+PYTHON := .venv/bin/python
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# --- the two commands ------------------------------------------------------------------------------
+
+.PHONY: up
+up: ## Deploy STACK (default local: starts this machine's cluster and registry first) and print its URL
+	scripts/up.sh $(STACK)
+
+.PHONY: test
+test: lint unit goapp-test image-test engine-test gates e2e ## The whole suite, as CI runs it
+
+# --- stacks through the real engine ----------------------------------------------------------------
+
+.PHONY: preview
+preview: ## pulumi preview of STACK
+	scripts/stack.sh preview $(STACK)
+
+.PHONY: down
+down: ## pulumi destroy of STACK
+	scripts/stack.sh down $(STACK)
+
+.PHONY: render
+render: ## Render STACK's objects as YAML under dist/STACK/ (needs GOAPP_IMAGE_DIGEST=sha256:…)
+	scripts/stack.sh render $(STACK)
+
+.PHONY: bootstrap
+bootstrap: venv ## Build/install the Pulumi CLI, language host and plugins (cached by version)
+	scripts/bootstrap-pulumi.sh >/dev/null
+
+.PHONY: venv
+venv: ## Create .venv from requirements.txt
+	scripts/venv.sh
+
+# --- local cluster ---------------------------------------------------------------------------------
+
+.PHONY: cluster-up cluster-stop cluster-delete
+cluster-up: ## Start the local single-node Kubernetes and the registry on 127.0.0.1:5000
+	scripts/cluster.sh up
+cluster-stop: ## Stop the local cluster, keeping its data
+	scripts/cluster.sh stop
+cluster-delete: ## Stop the local cluster and delete all its state
+	scripts/cluster.sh delete
+
+# --- tests -----------------------------------------------------------------------------------------
+
+.PHONY: lint
+lint: venv ## ruff and mypy on infra/, tests/ and policy/
+	$(PYTHON) -m ruff check infra tests
+	$(PYTHON) -m ruff format --check infra tests
+	$(PYTHON) -m mypy infra tests
+
+.PHONY: unit
+unit: venv ## Fast unit tests: Python with Pulumi mocks, and Go
+	$(PYTHON) -m pytest -m "not engine and not cluster" tests
+	cd goapp && go test ./...
+
+.PHONY: goapp-test
+goapp-test: ## goapp: gofmt, go vet, go test -race, short fuzzing
+	scripts/goapp-test.sh
+
+.PHONY: image-test
+image-test: ## goapp's image: build on the local stand-ins, run read-only as 65532, probe it
+	scripts/goapp-image-test.sh
+
+.PHONY: engine-test
+engine-test: venv bootstrap ## The real Pulumi engine: render, preview, contract errors, secrets in state
+	$(PYTHON) -m pytest -m engine tests
+
+.PHONY: gates
+gates: ## Policy pack and checkers (kubeconform, kube-score, Polaris, hadolint, actionlint)
+	scripts/gates.sh all
+
+.PHONY: e2e
+e2e: venv bootstrap ## pulumi up on the local cluster and the end-to-end checks
+	$(PYTHON) -m pytest -m cluster tests
+
+.PHONY: bench
+bench: ## Benchmarks: bench/results.md and a chart
+	scripts/bench.sh
+
+.PHONY: clean
+clean: ## Remove local state and rendered output (not the tool cache)
+	rm -rf .pulumi-state dist
