@@ -1,0 +1,100 @@
+"""Drives the real Pulumi CLI (built by scripts/bootstrap-pulumi.sh) for the engine tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = REPO_ROOT / "scripts"
+RENDER_DIGEST = "sha256:" + "5e" * 32
+"""Stands for the digest CI pushed; render mode only writes it into the manifests."""
+
+
+def bootstrap_env() -> dict[str, str]:
+    """The environment the bootstrap script prints (PATH, PULUMI_HOME, no plugin downloads)."""
+    printed = subprocess.run(
+        [str(SCRIPTS / "bootstrap-pulumi.sh"), "--print-env"], check=True, capture_output=True, text=True
+    ).stdout
+    env = dict(os.environ)
+    for name, value in re.findall(r'^export ([A-Z_]+)="?(.*?)"?$', printed, flags=re.M):
+        env[name] = value.replace("$PATH", os.environ.get("PATH", ""))
+    env["PULUMI_CONFIG_PASSPHRASE"] = env.get("PULUMI_CONFIG_PASSPHRASE", "")
+    for name in ("GOAPP_RENDER_DIR", "GOAPP_IMAGE_DIGEST", "PULUMI_BACKEND_URL", "PULUMI_CONFIG"):
+        env.pop(name, None)
+    return env
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+
+    def check(self) -> Result:
+        assert self.code == 0, self.out[-6000:]
+        return self
+
+
+@dataclass
+class Workspace:
+    """A stack in a private file backend, configured from a config file outside stacks/."""
+
+    backend: Path
+    config_file: Path
+    stack: str
+    env: dict[str, str]
+
+    def pulumi(self, *args: str, extra_env: dict[str, str] | None = None, timeout: int = 600) -> Result:
+        env = {**self.env, "PULUMI_BACKEND_URL": f"file://{self.backend}", **(extra_env or {})}
+        done = subprocess.run(
+            ["pulumi", *args, "--stack", self.stack, "--non-interactive"],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return Result(done.returncode, done.stdout + done.stderr)
+
+    def init(self, config: dict[str, Any]) -> None:
+        self.config_file.write_text(yaml.safe_dump({"config": config}))
+        self.pulumi("stack", "init", "--secrets-provider", "passphrase", "--config-file", str(self.config_file)).check()
+
+    def set_secret(self, path: str, value: str) -> None:
+        self.pulumi("config", "set", "--secret", "--path", path, value, "--config-file", str(self.config_file)).check()
+
+    def run(self, command: str, *args: str, extra_env: dict[str, str] | None = None) -> Result:
+        flags = ["--yes", "--skip-preview"] if command in ("up", "destroy") else []
+        return self.pulumi(command, *flags, "--config-file", str(self.config_file), *args, extra_env=extra_env)
+
+    def state(self) -> dict[str, Any]:
+        exported = self.pulumi("stack", "export", "--show-secrets=false").check().out
+        document: dict[str, Any] = json.loads(exported)
+        return document
+
+    def resources(self) -> list[dict[str, Any]]:
+        resources: list[dict[str, Any]] = self.state().get("deployment", {}).get("resources") or []
+        return resources
+
+    def state_file_text(self) -> str:
+        return "\n".join(p.read_text() for p in self.backend.rglob("*.json") if p.is_file())
+
+
+def stack_script(action: str, stack: str, *args: str, env: dict[str, str] | None = None) -> Result:
+    """The Makefile's path: scripts/stack.sh, exactly as `make render STACK=…` runs it."""
+    done = subprocess.run(
+        [str(SCRIPTS / "stack.sh"), action, stack, *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    return Result(done.returncode, done.stdout + done.stderr)

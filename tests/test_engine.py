@@ -1,0 +1,146 @@
+"""The real engine, offline: render, preview, the contract through the CLI, secrets in state.
+
+These run the Pulumi CLI, the Python language host and the kubernetes plugin built by
+scripts/bootstrap-pulumi.sh (`make engine-test` bootstraps first).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import harness
+from engine import RENDER_DIGEST, REPO_ROOT, Workspace, bootstrap_env, stack_script
+
+pytestmark = pytest.mark.engine
+
+RENDER = {"GOAPP_IMAGE_DIGEST": RENDER_DIGEST}
+
+
+@pytest.fixture(scope="module")
+def env() -> dict[str, str]:
+    return bootstrap_env()
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, env: dict[str, str]) -> Iterator[Workspace]:
+    backend = tmp_path / "state"
+    backend.mkdir()
+    yield Workspace(backend=backend, config_file=tmp_path / "Pulumi.contract.yaml", stack="contract", env=env)
+
+
+def render_env(out: Path) -> dict[str, str]:
+    return {"GOAPP_RENDER_DIR": str(out), "GOAPP_IMAGE_DIGEST": RENDER_DIGEST}
+
+
+@pytest.mark.parametrize("stack", harness.STACKS)
+def test_render_every_stack_then_no_changes(stack: str) -> None:
+    """preview → up (writes YAML) → preview --expect-no-changes, through the Makefile's script."""
+    stack_script("render-preview", stack, env=RENDER).check()
+    stack_script("render", stack, env=RENDER).check()
+    manifests = sorted((REPO_ROOT / "dist" / stack / "1-manifests").glob("*.yaml"))
+    kinds = {yaml.safe_load(p.read_text())["kind"] for p in manifests}
+    expected = {"Namespace", "ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "Deployment", "Service"}
+    assert expected <= kinds, f"{stack} rendered {kinds}"
+    if stack in ("staging", "prod"):
+        assert {"HorizontalPodAutoscaler", "PodDisruptionBudget"} <= kinds
+    deployment = next(yaml.safe_load(p.read_text()) for p in manifests if "deployment" in p.name)
+    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.endswith(f"@{RENDER_DIGEST}")
+    stack_script("render-preview", stack, "--expect-no-changes", env=RENDER).check()
+
+
+BASE: dict[str, Any] = {
+    "goapp:namespace": "contract",
+    "goapp:image": {"repository": "registry.example.com/goapp", "tag": "1.0.0"},
+}
+
+# Each case breaks several rules at once: the CLI must name every broken key in one run.
+CONTRACT_CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
+    "values": (
+        {
+            "goapp:namespace": "Not_A_Label",
+            "goapp:replicas": 0,
+            "goapp:port": 70000,
+            "goapp:env": {"1BAD": "x", "PORT": "1"},
+            "goapp:resources": {"requests": {"cpu": "fast", "memory": "64Mi"}, "limits": {"memory": "32Mi"}},
+            "goapp:storage": {"size": "0", "accessMode": "ReadWriteAll"},
+            "goapp:autoscaling": {"minReplicas": 3, "maxReplicas": 2, "cpuUtilization": 150},
+        },
+        [
+            "goapp:namespace",
+            "goapp:replicas",
+            "goapp:port",
+            "goapp:env.1BAD",
+            "PORT is derived from goapp:port",
+            "goapp:resources.requests.cpu",
+            "goapp:storage.size",
+            "goapp:storage.accessMode",
+            "goapp:autoscaling.cpuUtilization",
+        ],
+    ),
+    "image": (
+        {"goapp:image": {"repository": "registry.example.com/goapp:v1", "tag": "latest", "platform": "x"}},
+        ["goapp:image.repository", "goapp:image.tag", "goapp:image.platform"],
+    ),
+    "cross-key": (
+        {
+            "goapp:autoscaling": {"minReplicas": 3, "maxReplicas": 2},
+            "goapp:resources": {"requests": {"cpu": "1", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "1Gi"}},
+        },
+        ["goapp:autoscaling: maxReplicas (2) must be at least minReplicas (3)", "goapp:resources: limits.cpu"],
+    ),
+    "storage-mode": (
+        {"goapp:replicas": 2, "goapp:storage": {"size": "1Gi", "accessMode": "ReadWriteOncePod"}},
+        ["ReadWriteOncePod allows a single pod"],
+    ),
+    "unknown-keys": (
+        {"goapp:replica": 2, "goapp:storage": {"sise": "1Gi"}},
+        ["goapp:replica: unknown key; did you mean goapp:replicas?", "did you mean goapp:storage.size?"],
+    ),
+    "plaintext-secret": (
+        {"goapp:secretEnv": {"API_TOKEN": "plaintext"}},
+        ["goapp:secretEnv: values must be Pulumi secrets"],
+    ),
+    "missing": ({"goapp:image": None, "goapp:namespace": None}, ["goapp:namespace", "goapp:image"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONTRACT_CASES))
+def test_contract_violations_fail_through_the_cli(case: str, workspace: Workspace, tmp_path: Path) -> None:
+    overrides, named = CONTRACT_CASES[case]
+    config = copy.deepcopy(BASE)
+    for key, value in overrides.items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    workspace.init(config)
+    for command in ("preview", "up"):
+        result = workspace.run(command, extra_env=render_env(tmp_path / "out"))
+        assert result.code != 0, f"{command} accepted a bad config:\n{result.out[-3000:]}"
+        for needle in named:
+            assert needle in result.out, f"{command} output does not name {needle!r}:\n{result.out[-3000:]}"
+        assert "Traceback" not in result.out, "a config error is a message, not a stack trace"
+    assert [r["type"] for r in workspace.resources() if r["type"] != "pulumi:pulumi:Stack"] == []
+    assert not (tmp_path / "out").exists(), "nothing may be rendered from an invalid config"
+
+
+def test_secret_env_never_reaches_the_state_in_plaintext(workspace: Workspace, tmp_path: Path) -> None:
+    secret = "s3cr3t-value-for-state-test-7f3a"
+    workspace.init(copy.deepcopy(BASE))
+    workspace.set_secret("goapp:secretEnv.API_TOKEN", secret)
+    assert secret not in workspace.config_file.read_text(), "the stack file must hold ciphertext only"
+    workspace.run("up", extra_env=render_env(tmp_path / "out")).check()
+    types = {r["type"] for r in workspace.resources()}
+    assert "kubernetes:core/v1:Secret" in types
+    assert secret not in workspace.state_file_text()
+    assert secret not in workspace.state().__repr__()
+    # Render mode writes Secrets as plain YAML (documented): the value is there, base64 or not.
+    rendered = "\n".join(p.read_text() for p in (tmp_path / "out").rglob("*.yaml"))
+    assert "API_TOKEN" in rendered
