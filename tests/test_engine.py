@@ -7,7 +7,6 @@ scripts/bootstrap-pulumi.sh (`make engine-test` bootstraps first).
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +27,10 @@ def env() -> dict[str, str]:
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, env: dict[str, str]) -> Iterator[Workspace]:
+def workspace(tmp_path: Path, env: dict[str, str]) -> Workspace:
     backend = tmp_path / "state"
     backend.mkdir()
-    yield Workspace(backend=backend, config_file=tmp_path / "Pulumi.contract.yaml", stack="contract", env=env)
+    return Workspace(backend=backend, config_file=tmp_path / "Pulumi.contract.yaml", stack="contract", env=env)
 
 
 def render_env(out: Path) -> dict[str, str]:

@@ -6,8 +6,8 @@ import copy
 from typing import Any
 
 import pytest
-from harness import FAKE_DIGEST, engine_config
 
+from harness import FAKE_DIGEST, engine_config
 from infra.settings import ConfigError, RawStackConfig, Settings, load_settings
 
 VALID: dict[str, Any] = {

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import harness
 import pytest
+
+import harness
 from harness import STACKS, STACKS_DIR, Run
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import harness
 import pytest
-from harness import FAKE_DIGEST, Run
 
+import harness
+from harness import FAKE_DIGEST, Run
 from infra import objects
 
 BASE: dict[str, Any] = {
