@@ -1,0 +1,200 @@
+"""End to end: `pulumi up` of the local stack on this machine's real cluster, then what users rely on.
+
+The stack is the committed local stack with its own namespace and NodePort (so it never collides
+with a `make up` deployment) and a private state backend. The tests run in order on one deployment;
+the module fixture destroys it and stops the cluster afterwards, also after a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from engine import REPO_ROOT, SCRIPTS, Workspace, bootstrap_env
+
+pytestmark = pytest.mark.cluster
+
+NAMESPACE = "goapp-e2e"
+NODE_PORT = 30081
+URL = f"http://127.0.0.1:{NODE_PORT}"
+SELECTOR = "app.kubernetes.io/name=goapp"
+
+
+def sh(*args: str, timeout: int = 900) -> str:
+    done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT)
+    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+class Cluster:
+    def __init__(self) -> None:
+        self.kubeconfig = sh(str(SCRIPTS / "cluster.sh"), "kubeconfig-path").strip()
+        bins = sh(str(REPO_ROOT / "tools" / "k8s" / "build.sh"), "print-bin-dirs")
+        match = re.search(r"KUBE_BIN=\"?([^\"\n]+)", bins)
+        assert match, bins
+        self.kubectl_path = str(Path(match[1]) / "kubectl")
+
+    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [self.kubectl_path, "--kubeconfig", self.kubeconfig, *args], capture_output=True, text=True, timeout=300
+        )
+        if check:
+            assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
+        return done
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.kubectl(*args, "-o", "json").stdout)
+
+    def pods(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.json("get", "pods", "-n", NAMESPACE, "-l", SELECTOR)["items"]
+        return [p for p in items if p["metadata"].get("deletionTimestamp") is None]
+
+
+def http(method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(URL + path, data=body, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def eventually(check: Any, what: str, timeout: float = 180) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except (OSError, AssertionError) as error:
+            last = error
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    sh(str(SCRIPTS / "cluster.sh"), "up")
+    try:
+        yield Cluster()
+    finally:
+        subprocess.run([str(SCRIPTS / "cluster.sh"), "stop"], timeout=300, check=False)
+
+
+@pytest.fixture(scope="module")
+def stack(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    sh(str(SCRIPTS / "docker-up.sh"))
+    sh(str(SCRIPTS / "base-images.sh"))
+    root = tmp_path_factory.mktemp("e2e")
+    (root / "state").mkdir()
+    workspace = Workspace(
+        backend=root / "state", config_file=root / "Pulumi.e2e.yaml", stack="e2e", env=bootstrap_env()
+    )
+    config = yaml.safe_load((REPO_ROOT / "stacks" / "Pulumi.local.yaml").read_text())["config"]
+    config["goapp:namespace"] = NAMESPACE
+    config["goapp:service"]["nodePort"] = NODE_PORT
+    config["goapp:url"] = URL
+    config["goapp:kubernetes"]["kubeconfig"] = cluster.kubeconfig
+    workspace.init(config)
+    try:
+        workspace.run("up").check()
+        yield workspace
+    finally:
+        workspace.run("destroy")
+        cluster.kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", check=False)
+
+
+def configured_message(workspace: Workspace) -> str:
+    config = yaml.safe_load(workspace.config_file.read_text())["config"]
+    message: str = config["goapp:env"]["APP_MESSAGE"]
+    return message
+
+
+def test_hello_answers_with_the_configured_message(stack: Workspace) -> None:
+    status, body = eventually(lambda: (r := http("GET", "/hello"))[0] == 200 and r, "/hello through the Service")
+    assert status == 200
+    assert json.loads(body) == {"message": configured_message(stack)}
+
+
+def test_a_note_survives_deleting_the_pod(stack: Workspace, cluster: Cluster) -> None:
+    assert http("PUT", "/notes/e2e-survivor", b"written before the pod died")[0] in (200, 201, 204)
+    (before,) = cluster.pods()
+    cluster.kubectl("delete", "pod", "-n", NAMESPACE, before["metadata"]["name"], "--wait=true")
+
+    def new_pod_ready() -> bool:
+        pods = cluster.pods()
+        return (
+            bool(pods) and pods[0]["metadata"]["uid"] != before["metadata"]["uid"] and http("GET", "/readyz")[0] == 200
+        )
+
+    eventually(new_pod_ready, "a replacement pod to become ready")
+    status, body = http("GET", "/notes/e2e-survivor")
+    assert (status, body) == (200, b"written before the pod died")
+
+
+def test_changing_env_rolls_the_pods_and_serves_the_new_message(stack: Workspace, cluster: Cluster) -> None:
+    before = {p["metadata"]["uid"] for p in cluster.pods()}
+    config = yaml.safe_load(stack.config_file.read_text())
+    config["config"]["goapp:env"]["APP_MESSAGE"] = "Rolled by the end-to-end test"
+    stack.config_file.write_text(yaml.safe_dump(config))
+    stack.run("up").check()
+    after = {p["metadata"]["uid"] for p in cluster.pods()}
+    assert after, "no pod after the rollout"
+    assert before.isdisjoint(after), "the env change must replace the pods"
+    status, body = http("GET", "/hello")
+    assert (status, json.loads(body)) == (200, {"message": "Rolled by the end-to-end test"})
+
+
+def test_no_changes_after_up(stack: Workspace) -> None:
+    stack.run("preview", "--expect-no-changes").check()
+
+
+def test_pods_run_under_the_enforced_restricted_standard(stack: Workspace, cluster: Cluster) -> None:
+    labels = cluster.json("get", "namespace", NAMESPACE)["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    (pod,) = cluster.pods()
+    (container,) = pod["spec"]["containers"]
+    assert container["securityContext"]["runAsNonRoot"] is True
+    assert pod["status"]["phase"] == "Running"
+    # Admission, not just our labels: a privileged pod is refused in this namespace.
+    refused = cluster.kubectl(
+        "run",
+        "intruder",
+        "-n",
+        NAMESPACE,
+        "--image=busybox",
+        "--restart=Never",
+        "--dry-run=server",
+        "--overrides",
+        json.dumps(
+            {
+                "spec": {
+                    "containers": [{"name": "intruder", "image": "busybox", "securityContext": {"privileged": True}}]
+                }
+            }
+        ),
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert "violates PodSecurity" in refused.stderr
+
+
+def test_destroy_leaves_nothing_of_the_namespace(stack: Workspace, cluster: Cluster) -> None:
+    stack.run("destroy").check()
+    eventually(
+        lambda: cluster.kubectl("get", "namespace", NAMESPACE, check=False).returncode != 0,
+        "the namespace to be gone",
+        timeout=300,
+    )
+    assert [r for r in stack.resources() if r["type"] != "pulumi:pulumi:Stack"] == []
