@@ -9,10 +9,11 @@ Components receive a `Settings` and never read `pulumi.Config` themselves.
 from __future__ import annotations
 
 import difflib
+import json
 import re
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -86,7 +87,8 @@ def _positive_quantity(value: str) -> str:
 Quantity = Annotated[str, AfterValidator(_quantity)]
 PositiveQuantity = Annotated[str, AfterValidator(_positive_quantity)]
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN)]
-ImageReference = Annotated[str, StringConstraints(min_length=1, pattern=r"^[^\s@]+$")]
+# A base image may be pinned by digest: name[:tag][@sha256:<64 hex>].
+ImageReference = Annotated[str, StringConstraints(pattern=r"^[^\s@]+(@sha256:[0-9a-f]{64})?$")]
 
 
 class BaseImages(_Model):
@@ -161,10 +163,6 @@ class Resources(_Model):
                 f"limits.memory {self.limits.memory!r} must be at least requests.memory {self.requests.memory!r}"
             )
         return self
-
-    @property
-    def memory_limit_bytes(self) -> Decimal:
-        return parse_quantity(self.limits.memory)
 
 
 AccessMode = Literal["ReadWriteOnce", "ReadWriteOncePod", "ReadWriteMany", "ReadOnlyMany"]
@@ -396,8 +394,6 @@ def load_settings(
 
 def _decode(text: Any) -> Any:
     """Objects and lists arrive as JSON text; scalars stay strings for pydantic's coercion."""
-    import json
-
     if isinstance(text, str) and text[:1] in "{[":
         try:
             return json.loads(text)
@@ -474,8 +470,6 @@ def _unknown_nested_key(key: str, location: list[str]) -> str:
 
 def _model_at(path: list[str]) -> type[BaseModel] | None:
     """The model that describes the object at a config path, for suggesting sibling keys."""
-    import typing
-
     model: type[BaseModel] = StackConfig
     for part in path:
         field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)

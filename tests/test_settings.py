@@ -249,3 +249,9 @@ def test_grace_period_covers_pre_stop_drain_and_shutdown() -> None:
     config = with_change("goapp:shutdown", {"preStopSeconds": 3, "drainSeconds": 7, "timeoutSeconds": 20})
     shutdown = load(config).config.shutdown
     assert shutdown.grace_period_seconds > 3 + 7 + 20
+
+
+def test_base_images_may_be_pinned_by_digest() -> None:
+    pinned = "golang:1.26-bookworm@sha256:" + "0f" * 32
+    config = with_change("goapp:image.baseImages", {"go": pinned, "runtime": "example.com/static:1"})
+    assert load(config).config.image.base_images.go == pinned
