@@ -12,7 +12,8 @@
 # Components: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kube-proxy
 # built from the Go module proxy (tools/k8s/build.sh); Debian's containerd (a separate instance
 # from Docker's), runc and CNI plugins; Debian's docker-registry on ${K8S_REGISTRY}; a
-# local-volume provisioner behind the default StorageClass. Every listener is on loopback, except
+# local-volume provisioner behind the default StorageClass; CoreDNS (cluster.local, no forwarding)
+# on the node address. Every listener is on loopback, except
 # the kubelet and the pods, which live on the cluster's own bridge (${POD_CIDR}); pods only get
 # routes to that bridge and to the service range, never to other addresses.
 #
@@ -40,7 +41,8 @@ ETCD_CLIENT=127.0.0.1:2379
 ETCD_PEER=127.0.0.1:2380
 UP_TIMEOUT=${CLUSTER_UP_TIMEOUT:-300}
 # Start order; stop goes in reverse.
-COMPONENTS=(registry etcd containerd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy provisioner)
+COMPONENTS=(registry etcd containerd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy provisioner coredns)
+COREDNS_READY_PORT=18181
 DEB_PACKAGES=(containerd runc containernetworking-plugins iptables conntrack docker-registry openssl gettext-base curl iproute2 util-linux)
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
@@ -133,6 +135,7 @@ cmd_of() { # component -> its command line, one argument per line
     provisioner) printf '%s\n' "$PROVISIONER_BIN/local-volume-provisioner" \
       -kubeconfig "$STATE/provisioner.kubeconfig" -provisioner "$PROVISIONER_NAME" \
       -node "$NODE_NAME" -base-dir "$STATE/volumes" ;;
+    coredns) printf '%s\n' "$COREDNS_BIN/coredns" -conf "$STATE/config/Corefile" ;;
     *) die "unknown component '$1'" ;;
   esac
 }
@@ -233,6 +236,7 @@ setup_pki() {
   cert kubelet-client "system:node:$NODE_NAME" system:nodes ""
   cert kube-proxy system:kube-proxy "" ""
   cert provisioner goapp:local-volume-provisioner "" ""
+  cert coredns system:coredns "" ""
   if [[ ! -f $d/sa.key ]]; then
     openssl genrsa -out "$d/sa.key" 2048 2>/dev/null
     openssl rsa -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
@@ -243,6 +247,7 @@ setup_pki() {
   kubeconfig kubelet.kubeconfig "system:node:$NODE_NAME" kubelet-client
   kubeconfig kube-proxy.kubeconfig system:kube-proxy kube-proxy
   kubeconfig provisioner.kubeconfig goapp:local-volume-provisioner provisioner
+  kubeconfig coredns.kubeconfig system:coredns coredns
 }
 
 # ---------------------------------------------------------------- configuration
@@ -251,8 +256,8 @@ render() { # template destination
   # Only our own variables are substituted, so a literal $ elsewhere survives.
   STATE=$STATE CONTAINERD_SOCK=$CONTAINERD_SOCK PAUSE_IMAGE=$PAUSE_IMAGE K8S_REGISTRY=$K8S_REGISTRY \
   BRIDGE=$BRIDGE POD_CIDR=$POD_CIDR NODE_IP=$NODE_IP SERVICE_CIDR=$SERVICE_CIDR NODE_NAME=$NODE_NAME \
-  K8S_STORAGE_CLASS=$K8S_STORAGE_CLASS PROVISIONER_NAME=$PROVISIONER_NAME CLUSTER_DNS_BLOCK="" \
-    envsubst '${STATE} ${CONTAINERD_SOCK} ${PAUSE_IMAGE} ${K8S_REGISTRY} ${BRIDGE} ${POD_CIDR} ${NODE_IP} ${SERVICE_CIDR} ${NODE_NAME} ${K8S_STORAGE_CLASS} ${PROVISIONER_NAME} ${CLUSTER_DNS_BLOCK}' \
+  K8S_STORAGE_CLASS=$K8S_STORAGE_CLASS PROVISIONER_NAME=$PROVISIONER_NAME COREDNS_READY_PORT=$COREDNS_READY_PORT \
+    envsubst '${STATE} ${CONTAINERD_SOCK} ${PAUSE_IMAGE} ${K8S_REGISTRY} ${BRIDGE} ${POD_CIDR} ${NODE_IP} ${SERVICE_CIDR} ${NODE_NAME} ${K8S_STORAGE_CLASS} ${PROVISIONER_NAME} ${COREDNS_READY_PORT}' \
     <"$1" >"$2.tmp"
   mv "$2.tmp" "$2"
 }
@@ -260,6 +265,7 @@ render() { # template destination
 write_configs() {
   mkdir -p "$STATE"/{config,logs,run,etcd,registry,volumes,kubelet,cni/net.d,cni/ipam} \
     "$STATE/containerd/certs.d/$K8S_REGISTRY"
+  chmod 700 "$STATE/etcd"
   local c="$tools/config"
   render "$c/containerd.toml" "$STATE/config/containerd.toml"
   render "$c/registry-hosts.toml" "$STATE/containerd/certs.d/$K8S_REGISTRY/hosts.toml"
@@ -267,7 +273,9 @@ write_configs() {
   render "$c/kubelet.yaml" "$STATE/config/kubelet.yaml"
   render "$c/kube-proxy.yaml" "$STATE/config/kube-proxy.yaml"
   render "$c/registry.yml" "$STATE/config/registry.yml"
+  render "$c/Corefile" "$STATE/config/Corefile"
   render "$tools/manifests/storage.yaml" "$STATE/config/storage.yaml"
+  render "$tools/manifests/dns.yaml" "$STATE/config/dns.yaml"
 }
 
 import_pause_image() {
@@ -309,13 +317,15 @@ cmd_up() {
   start kubelet
   start kube-proxy
   start provisioner
-  kc apply --server-side --force-conflicts -f "$STATE/config/storage.yaml" >/dev/null
+  kc apply --server-side --force-conflicts -f "$STATE/config/storage.yaml" -f "$STATE/config/dns.yaml" >/dev/null
+  start coredns
 
   log "waiting for node $NODE_NAME to be Ready"
   wait_for "node registration" "$UP_TIMEOUT" kc get node "$NODE_NAME"
   kc wait --for=condition=Ready "node/$NODE_NAME" --timeout="${UP_TIMEOUT}s" >/dev/null ||
     die "node $NODE_NAME not Ready; see $STATE/logs/kubelet.log"
   wait_for "default StorageClass $K8S_STORAGE_CLASS" 60 kc get storageclass "$K8S_STORAGE_CLASS"
+  wait_for "cluster DNS" 60 curl -fsS "http://127.0.0.1:$COREDNS_READY_PORT/ready"
   local c
   for c in "${COMPONENTS[@]}"; do running "$c" || die "$c exited; see $STATE/logs/$c.log"; done
   log "cluster is up: KUBECONFIG=$KUBECONFIG_PATH registry=$K8S_REGISTRY storageClass=$K8S_STORAGE_CLASS"
@@ -392,6 +402,9 @@ cmd_status() {
   echo "storage class            $K8S_STORAGE_CLASS"
   return "$rc"
 }
+
+# Sourcing (for tests) defines the functions without running a verb.
+[[ ${BASH_SOURCE[0]} == "$0" ]] || return 0
 
 case "${1:-}" in
   up) cmd_up ;;

@@ -4,11 +4,13 @@
 #   ${GOAPP_CACHE:-$HOME/.cache/goapp}/k8s/etcd-<ETCD_VERSION>/bin/etcd
 #   ${GOAPP_CACHE:-$HOME/.cache/goapp}/k8s/node-<hash of tools/k8s/node>/bin  pause, ociimage
 #   ${GOAPP_CACHE:-$HOME/.cache/goapp}/k8s/provisioner-<hash of its module>/bin/local-volume-provisioner
+#   ${GOAPP_CACHE:-$HOME/.cache/goapp}/k8s/coredns-<COREDNS_VERSION>-<hash of its module>/bin/coredns
 # A binary already in the cache is not rebuilt. Builds run under `nice` because the machine's
 # two cores are shared with other builds.
 #
-# Usage: tools/k8s/build.sh [all|kube|etcd|node|provisioner]...   (default: all)
-#        tools/k8s/build.sh print-bin-dirs   (prints KUBE_BIN, ETCD_BIN, NODE_BIN, PROVISIONER_BIN lines)
+# Usage: tools/k8s/build.sh [all|kube|etcd|node|provisioner|coredns]...   (default: all)
+#        tools/k8s/build.sh print-bin-dirs   (prints KUBE_BIN, ETCD_BIN, NODE_BIN, PROVISIONER_BIN,
+#                                             COREDNS_BIN lines)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,6 +26,7 @@ src_hash() { (cd "$here/$1" && find . -type f \( -name '*.go' -o -name go.mod -o
   LC_ALL=C sort -z | xargs -0 cat | sha256sum | cut -c1-12); }
 node_bin="$cache/k8s/node-$(src_hash node)/bin"
 prov_bin="$cache/k8s/provisioner-$(src_hash provisioner)/bin"
+coredns_bin="$cache/k8s/coredns-$COREDNS_VERSION-$(src_hash coredns)/bin"
 kube_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 
 log() { printf '[k8s-build] %s\n' "$*" >&2; }
@@ -87,19 +90,34 @@ build_provisioner() {
   mv "$prov_bin/local-volume-provisioner.tmp" "$prov_bin/local-volume-provisioner"
 }
 
+build_coredns() {
+  missing "$coredns_bin" coredns || { log "coredns cached in $coredns_bin"; return 0; }
+  require_pin "$here/coredns" github.com/coredns/coredns "$COREDNS_VERSION"
+  mkdir -p "$coredns_bin"
+  log "building coredns $COREDNS_VERSION"
+  (cd "$here/coredns" && CGO_ENABLED=0 nice -n 10 go build -trimpath -ldflags "-s -w" -o "$coredns_bin/coredns.tmp" .)
+  mv "$coredns_bin/coredns.tmp" "$coredns_bin/coredns"
+}
+
 case "${1:-all}" in
   print-bin-dirs)
-    printf 'KUBE_BIN=%s\nETCD_BIN=%s\nNODE_BIN=%s\nPROVISIONER_BIN=%s\n' "$kube_bin" "$etcd_bin" "$node_bin" "$prov_bin"
+    printf 'KUBE_BIN=%s\nETCD_BIN=%s\nNODE_BIN=%s\nPROVISIONER_BIN=%s\nCOREDNS_BIN=%s\n' \
+      "$kube_bin" "$etcd_bin" "$node_bin" "$prov_bin" "$coredns_bin"
     exit 0 ;;
 esac
 [[ $# -gt 0 ]] || set -- all
+# Two callers (say `make up` and a test) must not build the same binaries at once.
+mkdir -p "$cache/k8s"
+exec 8>"$cache/k8s/.build.lock"
+flock 8
 for what in "$@"; do
   case "$what" in
-    all) build_node; build_etcd; build_provisioner; build_kube ;;
+    all) build_node; build_etcd; build_provisioner; build_coredns; build_kube ;;
     kube) build_kube ;;
     etcd) build_etcd ;;
     node) build_node ;;
     provisioner) build_provisioner ;;
-    *) die "unknown target '$what' (allowed: all, kube, etcd, node, provisioner, print-bin-dirs)" ;;
+    coredns) build_coredns ;;
+    *) die "unknown target '$what' (allowed: all, kube, etcd, node, provisioner, coredns, print-bin-dirs)" ;;
   esac
 done
