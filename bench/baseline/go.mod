@@ -1,0 +1,3 @@
+module goapp/bench/baseline
+
+go 1.26.0

@@ -1,0 +1,68 @@
+// Command baseline is the floor that goapp's /hello is measured against: a bare net/http handler that
+// answers GET /hello with the same JSON body and Content-Type as goapp's Gin handler, and nothing else (no
+// router, middleware, access log or metrics). Like Gin's c.JSON, it encodes the body on every request.
+//
+//	baseline [-addr 127.0.0.1:8081] [-message "Hello from Gin!"]
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+)
+
+type helloResponse struct {
+	Message string `json:"message"`
+}
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "baseline: "+err.Error())
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stderr io.Writer) error {
+	flags := flag.NewFlagSet("baseline", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	addr := flags.String("addr", "127.0.0.1:8081", "listen address (host:port)")
+	// goapp's default APP_MESSAGE, so both servers send bodies of the same size.
+	message := flags.String("message", "Hello from Gin!", "message returned by GET /hello")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (-addr): %w", *addr, err)
+	}
+	srv := &http.Server{Handler: routes(*message)}
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func routes(message string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /hello", handleHello(message))
+	return mux
+}
+
+func handleHello(message string) http.HandlerFunc {
+	resp := helloResponse{Message: message}
+	return func(w http.ResponseWriter, _ *http.Request) {
+		body, err := json.Marshal(resp)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+	}
+}
