@@ -271,7 +271,10 @@ def _selects(selector: Any, labels: Mapping[str, str]) -> bool:
 
 
 def _int(value: Any, default: int) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
+    """A count from the properties; the engine sends numbers as JSON numbers, so 3 may arrive as 3.0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        return default
+    return int(value)
 
 
 def _blocks_nothing(pdb: Props) -> bool:
