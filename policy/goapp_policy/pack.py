@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
-import pulumi
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
@@ -23,21 +23,31 @@ TAG_STACKS_DEFAULT = list(checks.TAG_STACKS_DEFAULT)
 PROD_STACKS_DEFAULT = list(checks.PROD_STACKS_DEFAULT)
 
 
-def current_stack() -> str | None:
-    """The stack being previewed or updated, or None when the engine did not say.
+class StackUnknownError(ValueError):
+    """The policy config and the engine disagree about the stack."""
 
-    The engine starts the analyzer with PULUMI_STACK set (pulumi pkg/v3 resource/plugin/analyzer_plugin.go), and
-    pulumi_policy hands it to pulumi.runtime before each validation. Without it pulumi.get_stack() answers a
-    placeholder ("stack"), which must not pass for a real stack name: None makes every policy fail closed.
+
+def current_stack(config: Mapping[str, Any]) -> str | None:
+    """The stack being previewed or updated: the policy config's "stack", else PULUMI_STACK, else None.
+
+    With a Python language host, pulumi 3.260 starts the pack through the host and sends the stack only in the
+    ConfigureStack call, which pulumi-policy 1.21 reads nothing but tags from; PULUMI_STACK is set only on the
+    legacy pulumi-analyzer-policy-python path (pkg/v3 resource/plugin/analyzer_plugin.go). So every preview
+    passes policy/config/<stack>.json (--policy-pack-config), and PULUMI_STACK, when present, must agree with it.
+    None makes every policy fail closed.
     """
-    if not os.environ.get("PULUMI_STACK"):
-        return None
-    return pulumi.get_stack() or None
+    configured = config.get("stack") or None
+    engine = os.environ.get("PULUMI_STACK") or None
+    if configured is not None and engine is not None and configured != engine:
+        raise StackUnknownError(
+            f"the policy config names stack {configured!r} but the engine runs stack {engine!r}; "
+            f"pass --policy-pack-config policy/config/{engine}.json"
+        )
+    return str(configured) if configured is not None else engine
 
 
-def _stack_list(config: object, key: str, default: list[str]) -> list[str]:
-    values = config.get(key, default) if isinstance(config, dict) else default
-    return [str(v) for v in values]
+def _stack_list(config: Mapping[str, Any], key: str, default: list[str]) -> list[str]:
+    return [str(v) for v in config.get(key, default)]
 
 
 def _resource_policy(name: str, description: str, check: Callable[[str, Props], list[str]]) -> ResourceValidationPolicy:
@@ -51,20 +61,37 @@ def _resource_policy(name: str, description: str, check: Callable[[str, Props], 
 
 
 def _validate_digests(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    tag_stacks = _stack_list(dict(args.get_config()), "tagsAllowedInStacks", TAG_STACKS_DEFAULT)
-    for message in checks.images_by_digest(args.resource_type, args.props, current_stack(), tag_stacks):
+    config = args.get_config()
+    try:
+        stack = current_stack(config)
+    except StackUnknownError as error:
+        report_violation(f"{checks.IMAGE_DIGEST}: {error}", None)
+        return
+    tag_stacks = _stack_list(config, "tagsAllowedInStacks", TAG_STACKS_DEFAULT)
+    for message in checks.images_by_digest(args.resource_type, args.props, stack, tag_stacks):
         report_violation(message, None)
 
 
 def _validate_prod(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    prod_stacks = _stack_list(dict(args.get_config()), "stacks", PROD_STACKS_DEFAULT)
+    config = args.get_config()
+    try:
+        stack = current_stack(config)
+    except StackUnknownError as error:
+        report_violation(f"{checks.PROD_AVAILABILITY}: {error}", None)
+        return
+    prod_stacks = _stack_list(config, "stacks", PROD_STACKS_DEFAULT)
     resources = list(args.resources)
     pairs = [(r.resource_type, r.props) for r in resources]
-    for index, message in checks.prod_availability_by_resource(pairs, current_stack(), prod_stacks):
+    for index, message in checks.prod_availability_by_resource(pairs, stack, prod_stacks):
         report_violation(message, resources[index].urn)
 
 
 _STACKS_SCHEMA = {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True}
+_STACK_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "description": "The stack under preview (policy/config/<stack>.json)",
+}
 
 POLICIES = [
     _resource_policy(
@@ -94,7 +121,10 @@ POLICIES = [
         validate=_validate_digests,
         enforcement_level=EnforcementLevel.MANDATORY,
         config_schema=PolicyConfigSchema(
-            properties={"tagsAllowedInStacks": {**_STACKS_SCHEMA, "default": TAG_STACKS_DEFAULT}},
+            properties={
+                "stack": _STACK_SCHEMA,
+                "tagsAllowedInStacks": {**_STACKS_SCHEMA, "default": TAG_STACKS_DEFAULT},
+            },
         ),
     ),
     StackValidationPolicy(
@@ -103,6 +133,8 @@ POLICIES = [
         "its HPA's minReplicas) and has a PodDisruptionBudget selecting its pods.",
         validate=_validate_prod,
         enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=PolicyConfigSchema(properties={"stacks": {**_STACKS_SCHEMA, "default": PROD_STACKS_DEFAULT}}),
+        config_schema=PolicyConfigSchema(
+            properties={"stack": _STACK_SCHEMA, "stacks": {**_STACKS_SCHEMA, "default": PROD_STACKS_DEFAULT}}
+        ),
     ),
 ]

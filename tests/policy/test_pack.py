@@ -1,9 +1,12 @@
 """The policies as pulumi_policy runs them: through the analyzer service the engine calls during a preview.
 
-The engine starts the pack with PULUMI_PROJECT, PULUMI_STACK and PULUMI_DRY_RUN set and sends each resource's
-inputs to Analyze; the stack as a whole goes to AnalyzeStack. These tests do the same, without the engine.
+The engine sends the policy config (--policy-pack-config) to Configure, each resource's inputs to Analyze and the
+stack as a whole to AnalyzeStack; on its legacy launch path it also sets PULUMI_PROJECT, PULUMI_STACK and
+PULUMI_DRY_RUN. These tests do the same, without the engine.
 """
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pulumi.runtime.settings
@@ -17,6 +20,7 @@ from pulumi_policy import EnforcementLevel, StackValidationPolicy
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 PACK = "goapp-policies"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -117,7 +121,7 @@ def test_the_stack_comes_from_the_engine(
     container_of(deployment)["image"] = "127.0.0.1:5000/goapp:dev"
     in_stack("local")
     assert analyze(analyzer, deployment) == []
-    assert current_stack() == "local"
+    assert current_stack({}) == "local"
     in_stack("staging")
     [diagnostic] = analyze(analyzer, deployment)
     assert diagnostic.policyName == checks.IMAGE_DIGEST
@@ -128,10 +132,54 @@ def test_without_a_stack_from_the_engine_digests_are_required(
     analyzer: _PolicyAnalyzerServicer, monkeypatch: pytest.MonkeyPatch, deployment: dict[str, Any], container_of: Any
 ) -> None:
     monkeypatch.delenv("PULUMI_STACK", raising=False)
-    assert current_stack() is None
+    assert current_stack({}) is None
     container_of(deployment)["image"] = "goapp:dev"
     [diagnostic] = analyze(analyzer, deployment)
     assert diagnostic.policyName == checks.IMAGE_DIGEST
+
+
+def configure(analyzer: _PolicyAnalyzerServicer, config: dict[str, dict[str, Any]]) -> None:
+    """As `pulumi preview --policy-pack-config policy/config/<stack>.json` does."""
+    request = proto.ConfigureAnalyzerRequest(
+        policyConfig={k: proto.PolicyConfig(properties=_struct(v)) for k, v in config.items()}
+    )
+    analyzer.Configure(request, None)  # type: ignore[no-untyped-call]
+
+
+def test_the_stack_comes_from_the_policy_config(
+    analyzer: _PolicyAnalyzerServicer, monkeypatch: pytest.MonkeyPatch, deployment: dict[str, Any], container_of: Any
+) -> None:
+    # With a language host the engine sets no PULUMI_STACK: the config file is what names the stack.
+    monkeypatch.delenv("PULUMI_STACK", raising=False)
+    container_of(deployment)["image"] = "127.0.0.1:5000/goapp:dev"
+    configure(analyzer, json.loads((ROOT / "policy" / "config" / "local.json").read_text()))
+    assert analyze(analyzer, deployment) == []
+    configure(analyzer, json.loads((ROOT / "policy" / "config" / "dev.json").read_text()))
+    [diagnostic] = analyze(analyzer, deployment)
+    assert diagnostic.policyName == checks.IMAGE_DIGEST
+    assert "in stack 'dev'" in diagnostic.message
+
+
+def test_a_config_for_another_stack_is_refused(
+    analyzer: _PolicyAnalyzerServicer, in_stack: Any, prod_objects: list[dict[str, Any]]
+) -> None:
+    in_stack("prod")
+    configure(analyzer, json.loads((ROOT / "policy" / "config" / "local.json").read_text()))
+    deployment = next(o for o in prod_objects if o["kind"] == "Deployment")
+    [diagnostic] = analyze(analyzer, deployment)
+    assert diagnostic.policyName == checks.IMAGE_DIGEST
+    assert "the policy config names stack 'local' but the engine runs stack 'prod'" in diagnostic.message
+    assert "policy/config/prod.json" in diagnostic.message
+    [diagnostic] = analyze_stack(analyzer, prod_objects)
+    assert diagnostic.policyName == checks.PROD_AVAILABILITY
+
+
+def test_there_is_a_policy_config_for_every_stack() -> None:
+    stacks = {p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (ROOT / "stacks").glob("Pulumi.*.yaml")}
+    configs = {p.stem: json.loads(p.read_text()) for p in (ROOT / "policy" / "config").glob("*.json")}
+    assert set(configs) == stacks
+    for stack, config in configs.items():
+        assert config == {checks.IMAGE_DIGEST: {"stack": stack}, checks.PROD_AVAILABILITY: {"stack": stack}}
 
 
 def test_prod_without_budget_is_blocked_at_the_deployment(
@@ -151,9 +199,7 @@ def test_prod_stacks_are_configurable(
     analyzer: _PolicyAnalyzerServicer, in_stack: Any, prod_objects: list[dict[str, Any]]
 ) -> None:
     in_stack("staging")
-    config = proto.PolicyConfig(properties=_struct({"stacks": ["staging", "prod"]}))
-    request = proto.ConfigureAnalyzerRequest(policyConfig={checks.PROD_AVAILABILITY: config})
-    analyzer.Configure(request, None)  # type: ignore[no-untyped-call]
+    configure(analyzer, {checks.PROD_AVAILABILITY: {"stacks": ["staging", "prod"]}})
     objects = [o for o in prod_objects if o["kind"] != "PodDisruptionBudget"]
     assert [d.policyName for d in analyze_stack(analyzer, objects)] == [checks.PROD_AVAILABILITY]
 
