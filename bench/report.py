@@ -1,0 +1,375 @@
+"""Write bench/results.md and the latency chart from the records of scripts/bench.sh (bench/data/).
+
+Every published figure is a ratio of two things measured in the same round of the same run, taken per round
+(paired) and then summarised as median, min and max over the rounds; absolute values are shown for context
+only. Run by scripts/bench.sh with the benchmark venv (matplotlib).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import statistics
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+PARTS = ("service", "image", "engine", "cluster", "go")
+PART_TITLES = {
+    "service": "Service (wrk on loopback)",
+    "image": "Image",
+    "engine": "Engine (Pulumi, render mode)",
+    "cluster": "Local cluster",
+    "go": "Go benchmarks",
+}
+
+
+@dataclass(frozen=True)
+class Summary:
+    median: float
+    low: float
+    high: float
+    n: int
+
+
+def summarise(values: list[float]) -> Summary:
+    return Summary(statistics.median(values), min(values), max(values), len(values))
+
+
+class Records:
+    """One part's measurements: values[metric][subject][run]."""
+
+    def __init__(self, path: Path) -> None:
+        self.values: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+        self.units: dict[str, str] = {}
+        if not path.exists():
+            return
+        with path.open(newline="") as handle:
+            for row in csv.DictReader(handle, delimiter="\t"):
+                self.values[row["metric"]][row["subject"]][int(row["run"])] = float(row["value"])
+                self.units[row["metric"]] = row["unit"]
+
+    def runs(self, metric: str, subject: str) -> dict[int, float]:
+        """Measured rounds (run 0 holds one-off values such as settings)."""
+        return {run: v for run, v in self.values.get(metric, {}).get(subject, {}).items() if run > 0}
+
+    def one(self, metric: str, subject: str) -> float | None:
+        found = self.values.get(metric, {}).get(subject, {})
+        return next(iter(found.values()), None) if found else None
+
+    def summary(self, metric: str, subject: str, scale: float = 1.0) -> Summary | None:
+        values = [v * scale for v in self.runs(metric, subject).values()]
+        return summarise(values) if values else None
+
+    def paired_ratio(self, metric: str, top: str, bottom: str) -> Summary | None:
+        """Ratio top/bottom within each round, summarised over the rounds both were measured in."""
+        a, b = self.runs(metric, top), self.runs(metric, bottom)
+        ratios = [a[run] / b[run] for run in sorted(a.keys() & b.keys()) if b[run]]
+        return summarise(ratios) if ratios else None
+
+
+def fmt(value: float, digits: int = 2) -> str:
+    if value != 0 and abs(value) < 10**-digits:
+        return f"{value:.2g}"
+    return f"{value:,.{digits}f}"
+
+
+def row(label: str, s: Summary | None, unit: str, digits: int = 2, goal: str = "", verdict: str = "") -> str:
+    if s is None:
+        return f"| {label} | not measured | | | | {goal} | |"
+    median = f"{fmt(s.median, digits)} {unit}".rstrip()
+    return f"| {label} | {median} | {fmt(s.low, digits)} | {fmt(s.high, digits)} | {s.n} | {goal} | {verdict} |"
+
+
+def verdict(s: Summary | None, at_least: float | None = None, at_most: float | None = None, min_runs: int = 5) -> str:
+    if s is None:
+        return ""
+    if s.n < min_runs:
+        return f"not judged: {s.n} run(s), fewer than {min_runs}"
+    ok = (at_least is None or s.median >= at_least) and (at_most is None or s.median <= at_most)
+    return "**met**" if ok else "**missed**"
+
+
+TABLE_HEAD = (
+    "| Figure | Median | Min | Max | Runs | Goal | Median vs goal |\n| --- | --- | --- | --- | --- | --- | --- |"
+)
+
+
+def read_status(data: Path, part: str) -> str:
+    path = data / f"{part}.status"
+    return path.read_text().strip() if path.exists() else "not measured: not run yet (scripts/bench.sh " + part + ")"
+
+
+def load_line(rec: Records) -> str:
+    start, end = rec.one("load1_start", "machine"), rec.one("load1_end", "machine")
+    if start is None:
+        return ""
+    tail = f", {end:.1f} at its end" if end is not None else ""
+    return f"Load average (1 min) on this {{nproc}}-core machine: {start:.1f} at the part's start{tail}.\n\n"
+
+
+def service_section(rec: Records, chart_name: str) -> list[str]:
+    ms = 1 / 1000
+    rps = rec.paired_ratio("rps", "goapp-hello", "baseline-hello")
+    out = [
+        TABLE_HEAD,
+        row("**/hello requests/s, goapp ÷ baseline**", rps, "", 3, "≥ 0.90", verdict(rps, at_least=0.90)),
+    ]
+    for pct in ("50", "99"):
+        ratio = rec.paired_ratio(f"latency_p{pct}", "goapp-hello", "baseline-hello")
+        out.append(row(f"/hello p{pct} latency, goapp ÷ baseline", ratio, "", 2))
+    for subject, label in (("goapp-notes-get", "GET /notes/:name"), ("goapp-notes-put", "PUT /notes/:name")):
+        ratio = rec.paired_ratio("rps", subject, "goapp-hello")
+        out.append(row(f"{label} requests/s ÷ goapp /hello", ratio, "", 3))
+    out += [
+        "",
+        "Absolute values, for context only (they move with the machine's load):",
+        "",
+        "| Subject | Figure | Median | Min | Max | Runs |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    subjects = (
+        ("baseline-hello", "baseline GET /hello"),
+        ("goapp-hello", "goapp GET /hello"),
+        ("goapp-notes-get", "goapp GET /notes/:name"),
+        ("goapp-notes-put", "goapp PUT /notes/:name"),
+    )
+    figures = (
+        ("rps", "requests/s", 1.0, 0),
+        ("latency_p50", "p50 latency (ms)", ms, 3),
+        ("latency_p99", "p99 latency (ms)", ms, 3),
+        ("rss_end", "RSS at end (MiB)", 1.0, 1),
+        ("rss_peak", "peak RSS (MiB)", 1.0, 1),
+    )
+    for subject, label in subjects:
+        for metric, name, scale, digits in figures:
+            s = rec.summary(metric, subject, scale)
+            if s is not None:
+                out.append(
+                    f"| {label} | {name} | {fmt(s.median, digits)} | {fmt(s.low, digits)} "
+                    f"| {fmt(s.high, digits)} | {s.n} |"
+                )
+    conns = rec.one("connections", "all")
+    seconds = rec.one("duration", "all")
+    out += [
+        "",
+        f"Method: wrk {int(conns or 0)} connections, one thread pinned to core 0 (`taskset`), the server pinned to "
+        f"core 1 with `GOMAXPROCS=1`, {int(seconds or 0)} s per run after a 2 s warm-up, a fresh server per run; "
+        "rounds alternate the order of the four subjects (A B C D, then D C B A) so drift hits all alike. goapp "
+        "runs with its shipped defaults (info-level JSON access log, written to /dev/null; Prometheus metrics); "
+        "the baseline is `bench/baseline/`, a bare `net/http` handler answering the same JSON body and "
+        "Content-Type (checked before measuring). PUT writes 256-byte bodies to 64 names in turn (each write is "
+        "fsynced by the store); GET reads one 256-byte note. Any failed or non-2xx request fails the run. Raw "
+        "wrk output: `bench/data/wrk/`.",
+        "",
+        f"![Latency distribution of goapp and the baseline]({chart_name})",
+    ]
+    return out
+
+
+def image_section(rec: Records) -> list[str]:
+    image_bytes, binary_bytes = rec.one("image_size", "goapp"), rec.one("binary_size", "goapp")
+    size = summarise([image_bytes / binary_bytes]) if image_bytes and binary_bytes else None
+    cold_runs, warm_runs = rec.runs("cold_build", "goapp"), rec.runs("warm_rebuild", "goapp")
+    ratios = [warm_runs[r] / cold_runs[r] for r in sorted(cold_runs.keys() & warm_runs.keys())]
+    warm = summarise(ratios) if ratios else None
+    out = [
+        TABLE_HEAD,
+        row("**Final image size ÷ stripped binary**", size, "", 3, "≤ 1.10", verdict(size, at_most=1.10, min_runs=1)),
+        row("**Warm rebuild ÷ cold build** (wall time)", warm, "", 3, "≤ 0.30", verdict(warm, at_most=0.30)),
+        row("Cold build", rec.summary("cold_build", "goapp"), "s", 1),
+        row("Warm rebuild after a one-line change", rec.summary("warm_rebuild", "goapp"), "s", 1),
+    ]
+    if image_bytes and binary_bytes:
+        out += [
+            "",
+            f"Sizes: image {image_bytes / 2**20:.2f} MiB (`docker image inspect` Size), binary "
+            f"{binary_bytes / 2**20:.2f} MiB (`/goapp` copied out of the image, linked with `-s -w`).",
+        ]
+    out += [
+        "",
+        "Method: `docker build` (the daemon's classic builder, as pulumi-docker uses it) of a temporary copy of "
+        "goapp/ on the local base-image stand-ins; the cold build uses `--no-cache` (modules downloaded and "
+        "everything compiled again), the warm rebuild follows it after changing one line of Go (the "
+        "`DefaultMessage` constant) in the copy. Cold and warm alternate.",
+    ]
+    return out
+
+
+def engine_section(rec: Records) -> list[str]:
+    ratio = rec.paired_ratio("preview", "dev", "floor")
+    dev_n, floor_n = rec.one("resources", "dev"), rec.one("resources", "floor")
+    tests = rec.one("unit_tests", "pytest")
+    out = [
+        TABLE_HEAD,
+        row(
+            "**Preview of dev ÷ one-resource floor** (wall time)", ratio, "", 3, "≤ 1.25", verdict(ratio, at_most=1.25)
+        ),
+        row(f"Preview of dev ({int(dev_n or 0)} resources)", rec.summary("preview", "dev"), "s", 2),
+        row(f"Preview of the floor ({int(floor_n or 0)} resources)", rec.summary("preview", "floor"), "s", 2),
+        row(f"Unit suite ({int(tests or 0)} tests), wall time", rec.summary("unit_suite", "pytest"), "s", 2),
+    ]
+    out += [
+        "",
+        "Method: `pulumi preview --non-interactive --diff` of the dev stack in render mode (`GOAPP_RENDER_DIR`, "
+        "`GOAPP_IMAGE_DIGEST` set, as `scripts/stack.sh render-preview dev` runs it) against `bench/floor/` (one "
+        "ConfigMap through a render-mode provider), same CLI, language host, plugins and `PULUMI_HOME`, each "
+        "from a temporary copy with its own local file backend and an empty passphrase; one unrecorded preview "
+        'each first, then alternating rounds. Unit suite: `.venv/bin/python -m pytest -m "not engine and not '
+        'cluster" tests`.',
+    ]
+    return out
+
+
+def cluster_section(rec: Records) -> list[str]:
+    return [
+        TABLE_HEAD,
+        row("Warm `make up` to ready", rec.summary("warm_make_up", "local"), "s", 1),
+        row("Config change rolled out and answering", rec.summary("config_rollout", "local"), "s", 1),
+        "",
+        "Method: one unrecorded `make up`, then timed ones until `scripts/up.sh` sees `/readyz` answer on the "
+        "NodePort. Config change: `pulumi config set --path goapp:env.BENCH_ROLLOUT <new value> --config-file "
+        "<temporary copy of stacks/Pulumi.local.yaml>`, then `scripts/stack.sh up local --config-file <copy>` "
+        "(returns once the Deployment's new pods are ready) and a request to `/readyz`; the stack's own config "
+        "is applied again at the end.",
+    ]
+
+
+def go_section(rec: Records, data: Path) -> list[str]:
+    lines = int(rec.one("benchmark_lines", "goapp") or 0)
+    out = [
+        f"`cd goapp && go test -run '^$' -bench . -benchmem -count 6 ./...`: {lines} result lines in "
+        "[go-bench.txt](go-bench.txt), benchstat's format (compare two runs with `benchstat old.txt new.txt`). "
+        "benchstat's summary:",
+        "",
+    ]
+    summary = data / "go-benchstat.txt"
+    out += ["```", summary.read_text().rstrip() if summary.exists() else "(missing)", "```"]
+    return out
+
+
+def machine_table(data: Path) -> tuple[list[str], str]:
+    path = data / "machine.tsv"
+    rows: dict[str, str] = {}
+    if path.exists():
+        with path.open(newline="") as handle:
+            rows = {r["key"]: r["value"] for r in csv.DictReader(handle, delimiter="\t")}
+    out = ["| | |", "| --- | --- |"]
+    out += [f"| {key} | {value} |" for key, value in rows.items()]
+    return out, rows.get("nproc", "?")
+
+
+NINES = (10, 50, 75, 90, 99, 99.9, 99.99)
+
+
+def nines(p: float) -> float:
+    return -math.log10(1 - p / 100)
+
+
+def chart(service: Records, path: Path) -> bool:
+    """Latency by percentile, one line per run (thin) and the per-percentile median of the runs (bold)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    percentiles = sorted(float(m.removeprefix("latency_p")) for m in service.values if m.startswith("latency_p"))
+    percentiles = [p for p in percentiles if p < 100]
+    if not percentiles:
+        return False
+    panels = (
+        (
+            "GET /hello: goapp vs bare net/http",
+            (("goapp-hello", "goapp (Gin)", "tab:blue"), ("baseline-hello", "baseline (net/http)", "tab:gray")),
+        ),
+        (
+            "goapp notes",
+            (
+                ("goapp-notes-get", "GET /notes/:name", "tab:green"),
+                ("goapp-notes-put", "PUT /notes/:name (fsync)", "tab:red"),
+            ),
+        ),
+    )
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
+    xs = [nines(p) for p in percentiles]
+    for ax, (title, subjects) in zip(axes, panels, strict=True):
+        for subject, label, colour in subjects:
+            per_run: dict[int, list[float]] = defaultdict(list)
+            for p in percentiles:
+                for run, value in service.runs(f"latency_p{p:g}", subject).items():
+                    per_run[run].append(value / 1000)
+            if not per_run:
+                continue
+            for values in per_run.values():
+                if len(values) == len(xs):
+                    ax.plot(xs, values, color=colour, alpha=0.25, linewidth=0.8)
+            medians = [statistics.median(service.runs(f"latency_p{p:g}", subject).values()) / 1000 for p in percentiles]
+            ax.plot(xs, medians, color=colour, linewidth=2.2, label=f"{label}, median of {len(per_run)} runs")
+        ax.set_xticks([nines(p) for p in NINES], [f"p{p:g}" for p in NINES])
+        ax.set_yscale("log")
+        ax.set_xlabel("percentile")
+        ax.set_ylabel("latency (ms, log scale)")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(loc="upper left", fontsize=8)
+    fig.suptitle("wrk latency distribution, 64 connections, client and server each pinned to one core", fontsize=10)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--chart", type=Path, required=True)
+    args = parser.parse_args(argv)
+
+    machine, nproc = machine_table(args.data)
+    out = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`scripts/bench.sh`; one part alone: `scripts/bench.sh "
+        "service|image|engine|cluster|go`). This machine is shared with other builds, so every published figure "
+        "is a **ratio of two things measured in the same round of the same run**, taken per round and summarised "
+        "as median, min and max; absolute numbers are context, not claims.",
+        "",
+        "## Machine and versions",
+        "",
+        *machine,
+        "",
+        "## Summary",
+        "",
+        "| Part | Status |",
+        "| --- | --- |",
+    ]
+    for part in PARTS:
+        out.append(f"| {PART_TITLES[part]} | {read_status(args.data, part)} |")
+    for part in PARTS:
+        rec = Records(args.data / f"{part}.tsv")
+        status = read_status(args.data, part)
+        out += ["", f"## {PART_TITLES[part]}", ""]
+        if not status.startswith("measured"):
+            out.append(f"**{status}**")
+            continue
+        out.append(load_line(rec).replace("{nproc}", nproc).rstrip())
+        out.append("")
+        if part == "service":
+            drew = chart(rec, args.chart)
+            out += service_section(rec, args.chart.name if drew else "(no chart: no latency data)")
+        elif part == "image":
+            out += image_section(rec)
+        elif part == "engine":
+            out += engine_section(rec)
+        elif part == "cluster":
+            out += cluster_section(rec)
+        else:
+            out += go_section(rec, args.data)
+    args.out.write_text("\n".join(out).rstrip() + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
