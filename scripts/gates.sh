@@ -10,6 +10,8 @@
 #   scripts/gates.sh hadolint [DOCKERFILE]   default goapp/Dockerfile
 #   scripts/gates.sh actionlint [FILE...]    default .github/workflows/*.y*ml
 #   scripts/gates.sh all                     manifests on every dist/<stack>/, hadolint and actionlint
+#   scripts/gates.sh engine [STACK...]       pulumi preview (render mode) of each stack with the policy pack
+#   scripts/gates.sh engine-bad              the policy pack blocks gates/engine/bad-program, naming the policies
 #   scripts/gates.sh path TOOL               print the installed binary of TOOL (installing it if needed)
 #
 # DIR is a rendered stack, dist/<stack>/ (its 0-crd/ and 1-manifests/ are read); the stack is the directory's
@@ -113,7 +115,7 @@ resolve_dirs() { # DIR... or every dist/*/ -> DIRS; not a subshell, so a bad arg
 }
 
 manifest_files() { # DIR -> FILES: every YAML file under it; a stack with none is an error
-  mapfile -t FILES < <(find "$1" -type f \( -name '*.yaml' -o -name '*.yml' \) | sort)
+  mapfile -t FILES < <(find -L "$1" -type f \( -name '*.yaml' -o -name '*.yml' \) | sort)
   ((${#FILES[@]})) || { log "$1 holds no .yaml file"; return 1; }
 }
 
@@ -209,12 +211,56 @@ gate_actionlint() {
   bin=$(tool_path actionlint) || return 2
   log "actionlint ${files[*]}"
   report=$(mktemp)
-  # shellcheck and pyflakes integrations stay off: neither is pinned here, and an ambient one would vary.
+  # The ShellCheck and pyflakes integrations stay off: neither is pinned here, and an ambient one would vary.
   "$bin" -shellcheck= -pyflakes= -format '{{json .}}' "${files[@]}" >"$report" || rc=$?
   if ((rc > 1)); then log "actionlint failed (exit $rc)"; status=2
   else "$PYTHON" "$ROOT/gates/findings.py" actionlint "$report" --accepted "$ACCEPTED" || status=1; fi
   rm -f "$report"
   return $status
+}
+
+# --- the policy pack in the real engine ------------------------------------------------------------------
+
+gate_engine() { # every stack of stacks/ by default
+  local stacks=("$@") stack status=0
+  if ((${#stacks[@]} == 0)); then
+    mapfile -t stacks < <(find "$ROOT/stacks" -maxdepth 1 -name 'Pulumi.*.yaml' | sed 's|.*/Pulumi\.\(.*\)\.yaml|\1|' | sort)
+  fi
+  for stack in "${stacks[@]}"; do
+    [[ -f "$ROOT/policy/config/$stack.json" ]] || { log "no policy/config/$stack.json for stack $stack"; status=1; continue; }
+    log "pulumi preview (render mode) of $stack with the policy pack"
+    "$ROOT/scripts/stack.sh" render-preview "$stack" --policy-pack "$ROOT/policy" \
+      --policy-pack-config "$ROOT/policy/config/$stack.json" || status=1
+  done
+  return $status
+}
+
+gate_engine_bad() {
+  local work out rc=0 missing=()
+  (($#)) && { log "engine-bad takes no argument"; return 2; }
+  # The language host runs the first python3 on PATH (it ignores runtime options): the project's venv.
+  "$ROOT/scripts/venv.sh" || return 2
+  out=$("$ROOT/scripts/bootstrap-pulumi.sh" --print-env) || return 2
+  eval "$out"
+  work=$(mktemp -d)
+  out=$(
+    cd "$ROOT/gates/engine/bad-program" &&
+      export PATH="$ROOT/.venv/bin:$PATH" PULUMI_BACKEND_URL="file://$work" PULUMI_CONFIG_PASSPHRASE="" \
+        PULUMI_SKIP_UPDATE_CHECK=true GOAPP_BAD_RENDER_DIR="$work/render" &&
+      pulumi stack init dev --non-interactive --secrets-provider passphrase --config-file "$work/Pulumi.dev.yaml" \
+        >/dev/null &&
+      pulumi preview --stack dev --non-interactive --config-file "$work/Pulumi.dev.yaml" \
+        --policy-pack "$ROOT/policy" --policy-pack-config "$ROOT/policy/config/dev.json" 2>&1
+  ) || rc=$?
+  rm -rf "$work"
+  printf '%s\n' "$out"
+  ((rc)) || { log "the preview of the bad program passed: the policy pack blocked nothing"; return 1; }
+  for policy in pod-security-restricted read-only-root-filesystem container-resources health-probes images-by-digest; do
+    grep -q "$policy" <<<"$out" || missing+=("$policy")
+  done
+  grep -qi "mandatory" <<<"$out" || missing+=("mandatory")
+  if ((${#missing[@]})); then log "the preview failed, but its output does not name: ${missing[*]}"; return 1; fi
+  log "the policy pack blocked the bad program (exit $rc), naming every policy it breaks"
 }
 
 run_gates() { # name... : run each, report all, fail if any failed
@@ -235,8 +281,8 @@ case $cmd in
   path) tool_path "${1:?usage: scripts/gates.sh path TOOL}" ;;
   kubeconform | kube-score | polaris | policy) run_gates "$cmd" ;;
   manifests) run_gates kubeconform kube-score polaris policy ;;
-  hadolint | actionlint) run_gates "$cmd" ;;
+  hadolint | actionlint | engine | engine-bad) run_gates "$cmd" ;;
   all) (($#)) && die "all takes no argument; it checks every dist/<stack>/, goapp/Dockerfile and .github/workflows"
        ARGS=(); run_gates kubeconform kube-score polaris policy hadolint actionlint ;;
-  *) sed -n '2,17p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,19p' "$0" >&2; exit 2 ;;
 esac
