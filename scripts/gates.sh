@@ -17,6 +17,7 @@
 # DIR is a rendered stack, dist/<stack>/ (its 0-crd/ and 1-manifests/ are read); the stack is the directory's
 # name. Without DIR every dist/*/ is checked. Every gate runs to the end and the script exits non-zero if any
 # failed. Tool versions come from versions.env; binaries live in ${GOAPP_CACHE:-$HOME/.cache/goapp}/gates/.
+# GATES_ACCEPTED names another accepted-findings file (tests use it); PYTHON defaults to .venv/bin/python.
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -284,5 +285,5 @@ case $cmd in
   hadolint | actionlint | engine | engine-bad) run_gates "$cmd" ;;
   all) (($#)) && die "all takes no argument; it checks every dist/<stack>/, goapp/Dockerfile and .github/workflows"
        ARGS=(); run_gates kubeconform kube-score polaris policy hadolint actionlint ;;
-  *) sed -n '2,19p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,20p' "$0" >&2; exit 2 ;;
 esac
