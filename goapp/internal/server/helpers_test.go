@@ -1,0 +1,124 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"goapp/internal/config"
+	"goapp/internal/notes"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// logBuffer collects the JSON log lines of a server that may write from several goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// entries decodes every log line so far.
+func (b *logBuffer) entries(t testing.TB) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
+	for sc.Scan() {
+		var e map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("log line is not JSON: %q: %v", sc.Text(), err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// find returns the log entries whose msg is msg.
+func (b *logBuffer) find(t testing.TB, msg string) []map[string]any {
+	var out []map[string]any
+	for _, e := range b.entries(t) {
+		if e["msg"] == msg {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func testConfig(t testing.TB) config.Config {
+	t.Helper()
+	cfg, err := config.Load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.LogLevel = slog.LevelDebug
+	return cfg
+}
+
+var testBuild = BuildInfo{Version: "1.2.3", Commit: "abc1234", GoVersion: "go1.test"}
+
+// newServer builds a server whose data directory is prepared, unless cfg says otherwise via prepare=false.
+func newServer(t testing.TB, cfg config.Config, prepare bool) (*Server, *logBuffer) {
+	t.Helper()
+	logs := &logBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	s, err := New(cfg, logger, notes.New(cfg.DataDir), testBuild)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prepare {
+		s.prepare(context.Background())
+		if !s.started.Load() {
+			t.Fatalf("data directory %s could not be prepared", cfg.DataDir)
+		}
+	}
+	return s, logs
+}
+
+func do(s http.Handler, method, target string, body io.Reader, header map[string]string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, target, body)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	return rec
+}
+
+func jsonBody(t testing.TB, rec *httptest.ResponseRecorder) map[string]any {
+	t.Helper()
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("Content-Type = %q; want JSON (body %q)", ct, rec.Body.String())
+	}
+	var m map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
+		t.Fatalf("body %q is not a JSON object: %v", rec.Body.String(), err)
+	}
+	return m
+}
+
+func httptestRecord(s http.Handler, req *http.Request) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	return rec
+}
