@@ -19,6 +19,7 @@ from goapp_policy.workloads import (
     describe,
     dig,
     pod_labels,
+    pod_metadata,
     pod_spec,
 )
 
@@ -52,6 +53,7 @@ SAFE_SYSCTLS = frozenset(
     }
 )
 VOLUME_NON_SOURCE_FIELDS = frozenset({"name"})
+APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
 
 REQUIRED_RESOURCES = (("requests", "cpu"), ("requests", "memory"), ("limits", "cpu"), ("limits", "memory"))
 
@@ -103,6 +105,13 @@ def pod_security(resource_type: str, props: Props) -> list[str]:
         name = sysctl.get("name") if isinstance(sysctl, Mapping) else None
         if name not in SAFE_SYSCTLS:
             add(f"sysctl {name} is not in the safe set ({', '.join(sorted(SAFE_SYSCTLS))})")
+    for key, value in pod_metadata(resource_type, props, "annotations").items():
+        if (
+            key.startswith(APPARMOR_ANNOTATION)
+            and value != "runtime/default"
+            and not str(value).startswith("localhost/")
+        ):
+            add(f"annotation {key}: {value} is not allowed; use runtime/default or localhost/<profile>")
     if dig(spec, "securityContext", "windowsOptions", "hostProcess") is True:
         add("spec.securityContext.windowsOptions.hostProcess is true; host processes are not allowed")
 

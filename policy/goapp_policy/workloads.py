@@ -56,13 +56,17 @@ def pod_spec(resource_type: str, props: Props) -> Props | None:
     return spec if isinstance(spec, Mapping) else {}
 
 
-def pod_labels(resource_type: str, props: Props) -> Mapping[str, str]:
-    """The labels its pods carry: what a PodDisruptionBudget or Service selects on."""
+def pod_metadata(resource_type: str, props: Props, field: str) -> Mapping[str, str]:
+    """The pod template's labels or annotations: what a PodDisruptionBudget selects on, or AppArmor reads."""
     path = _POD_SPEC_PATHS.get(resource_type)
     if path is None:
         return {}
-    labels = dig(props, *path[:-1], "metadata", "labels")
-    return labels if isinstance(labels, Mapping) else {}
+    value = dig(props, *path[:-1], "metadata", field)
+    return value if isinstance(value, Mapping) else {}
+
+
+def pod_labels(resource_type: str, props: Props) -> Mapping[str, str]:
+    return pod_metadata(resource_type, props, "labels")
 
 
 def containers(spec: Props) -> Iterator[tuple[str, Props]]:

@@ -281,3 +281,12 @@ def test_match_expressions_select_like_kubernetes(prod_objects: list[dict[str, A
 def test_unknown_stack_is_held_to_prod_rules(prod_objects: list[dict[str, Any]]) -> None:
     objects = [o for o in prod_objects if o["kind"] != "PodDisruptionBudget"]
     assert len(checks.prod_availability(_tokens(objects), None, ["prod"])) == 1
+
+
+def test_unconfined_apparmor_annotation_is_refused(deployment: dict[str, Any]) -> None:
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    annotations["container.apparmor.security.beta.kubernetes.io/goapp"] = "unconfined"
+    [message] = checks.pod_security(DEPLOYMENT, deployment)
+    assert message.startswith("pod-security-restricted: Deployment goapp-prod/goapp: annotation container.apparmor")
+    annotations["container.apparmor.security.beta.kubernetes.io/goapp"] = "runtime/default"
+    assert checks.pod_security(DEPLOYMENT, deployment) == []
