@@ -230,7 +230,7 @@ gate_engine() { # every stack of stacks/ by default
   for stack in "${stacks[@]}"; do
     [[ -f "$ROOT/policy/config/$stack.json" ]] || { log "no policy/config/$stack.json for stack $stack"; status=1; continue; }
     log "pulumi preview (render mode) of $stack with the policy pack"
-    "$ROOT/scripts/stack.sh" render-preview "$stack" --policy-pack "$ROOT/policy" \
+    "$ROOT/scripts/stack.sh" render-preview "$stack" --policy-pack "$ROOT/policy/analyzer" \
       --policy-pack-config "$ROOT/policy/config/$stack.json" || status=1
   done
   return $status
@@ -239,7 +239,7 @@ gate_engine() { # every stack of stacks/ by default
 gate_engine_bad() {
   local work out rc=0 missing=()
   (($#)) && { log "engine-bad takes no argument"; return 2; }
-  # The language host runs the first python3 on PATH (it ignores runtime options): the project's venv.
+  # policy/analyzer and the program's language host both use the project's virtualenv.
   "$ROOT/scripts/venv.sh" || return 2
   out=$("$ROOT/scripts/bootstrap-pulumi.sh" --print-env) || return 2
   eval "$out"
@@ -251,7 +251,7 @@ gate_engine_bad() {
       pulumi stack init dev --non-interactive --secrets-provider passphrase --config-file "$work/Pulumi.dev.yaml" \
         >/dev/null &&
       pulumi preview --stack dev --non-interactive --config-file "$work/Pulumi.dev.yaml" \
-        --policy-pack "$ROOT/policy" --policy-pack-config "$ROOT/policy/config/dev.json" 2>&1
+        --policy-pack "$ROOT/policy/analyzer" --policy-pack-config "$ROOT/policy/config/dev.json" 2>&1
   ) || rc=$?
   rm -rf "$work"
   printf '%s\n' "$out"

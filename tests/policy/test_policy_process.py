@@ -1,6 +1,7 @@
-"""The pack as the language host starts it (`python policy/ <engine address>`, from the program's directory),
-spoken to over gRPC as the engine does: it must start, describe its policies and block a bad resource."""
+"""The pack as the engine starts it (policy/analyzer <engine address>, from the program's directory), spoken to
+over gRPC as the engine does: it must start, describe its policies and block a bad resource."""
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,8 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def analyzer(tmp_path: Path) -> Iterator[Any]:
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "policy"), "127.0.0.1:1"],
+        [str(ROOT / "policy" / "analyzer"), "127.0.0.1:1"],
         cwd=tmp_path,
+        env={**os.environ, "GOAPP_POLICY_PYTHON": sys.executable},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
