@@ -237,22 +237,24 @@ gate_engine() { # every stack of stacks/ by default
 }
 
 gate_engine_bad() {
-  local work out rc=0 missing=()
+  local work out rc=0 missing=() policy
   (($#)) && { log "engine-bad takes no argument"; return 2; }
   # policy/analyzer and the program's language host both use the project's virtualenv.
   "$ROOT/scripts/venv.sh" || return 2
   out=$("$ROOT/scripts/bootstrap-pulumi.sh" --print-env) || return 2
   eval "$out"
   work=$(mktemp -d)
-  out=$(
-    cd "$ROOT/gates/engine/bad-program" &&
-      export PATH="$ROOT/.venv/bin:$PATH" PULUMI_BACKEND_URL="file://$work" PULUMI_CONFIG_PASSPHRASE="" \
-        PULUMI_SKIP_UPDATE_CHECK=true GOAPP_BAD_RENDER_DIR="$work/render" &&
-      pulumi stack init dev --non-interactive --secrets-provider passphrase --config-file "$work/Pulumi.dev.yaml" \
-        >/dev/null &&
-      pulumi preview --stack dev --non-interactive --config-file "$work/Pulumi.dev.yaml" \
-        --policy-pack "$ROOT/policy/analyzer" --policy-pack-config "$ROOT/policy/config/dev.json" 2>&1
-  ) || rc=$?
+  pulumi_bad() { # pulumi ARGS... in the bad program, against a scratch file backend
+    (cd "$ROOT/gates/engine/bad-program" &&
+      PATH="$ROOT/.venv/bin:$PATH" PULUMI_BACKEND_URL="file://$work" PULUMI_CONFIG_PASSPHRASE="" \
+        PULUMI_SKIP_UPDATE_CHECK=true GOAPP_BAD_RENDER_DIR="$work/render" \
+        pulumi "$@" --stack dev --non-interactive --config-file "$work/Pulumi.dev.yaml")
+  }
+  if ! out=$(pulumi_bad stack init --secrets-provider passphrase 2>&1); then
+    printf '%s\n' "$out"; log "pulumi stack init failed in a scratch backend"; rm -rf "$work"; return 2
+  fi
+  out=$(pulumi_bad preview --policy-pack "$ROOT/policy/analyzer" \
+    --policy-pack-config "$ROOT/policy/config/dev.json" 2>&1) || rc=$?
   rm -rf "$work"
   printf '%s\n' "$out"
   ((rc)) || { log "the preview of the bad program passed: the policy pack blocked nothing"; return 1; }
