@@ -22,8 +22,8 @@ func newMetrics(reg *prometheus.Registry, build BuildInfo) *metrics {
 			Help: "HTTP requests answered, by method, route template and status code.",
 		}, []string{"method", "route", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "http_request_duration_seconds",
-			Help:    "Time to answer HTTP requests, by method, route template and status code.",
+			Name: "http_request_duration_seconds",
+			Help: "Time to answer HTTP requests, by method, route template and status code.",
 			// From 100µs because most handlers answer well under a millisecond; coarser buckets would put
 			// every request in the first one.
 			Buckets: []float64{
