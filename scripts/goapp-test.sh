@@ -8,7 +8,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root/goapp"
 # A count, not a duration: with a duration, Go 1.26's fuzz coordinator can fail a clean run with "context
-# deadline exceeded" at the deadline (go.dev/issue/75804, fixed in Go 1.27); a count has no deadline to race.
+# deadline exceeded" at the deadline (Go issue 75804, fixed in Go 1.27); a count has no deadline to race.
 fuzztime="${GOAPP_FUZZTIME:-3000x}"
 benchtime="${GOAPP_BENCHTIME:-20x}"
 # The machine is shared with other heavy builds.
