@@ -91,11 +91,11 @@ func (s *Store) Prepare() error {
 			}
 		}
 	}
-	return s.CheckWritable()
+	return s.checkWritable()
 }
 
-// CheckWritable writes, syncs and removes a probe file in the directory.
-func (s *Store) CheckWritable() error {
+// checkWritable proves the directory is writable: it writes, syncs and removes a probe file.
+func (s *Store) checkWritable() error {
 	f, err := os.CreateTemp(s.dir, tempPrefix+"probe-*")
 	if err != nil {
 		return fmt.Errorf("data directory is not writable: %w", err)
