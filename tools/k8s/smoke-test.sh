@@ -138,7 +138,7 @@ else
 fi
 
 port=$(kubectl -n "$ns" get service smoke -o jsonpath='{.spec.ports[0].nodePort}')
-get() { curl -fsS --max-time 5 --retry 10 --retry-delay 1 --retry-all-errors "http://127.0.0.1:$port/"; }
+get() { curl -fs --max-time 5 --retry 10 --retry-delay 1 --retry-all-errors "http://127.0.0.1:$port/"; }
 if body=$(get) && [[ $body == "first uid=65532 gid=65532 files=1" ]]; then
   ok "NodePort 127.0.0.1:$port answers '$body' (volume written as uid 65532)"
 else
