@@ -27,6 +27,8 @@ fi
 
 "$repo/scripts/venv.sh"
 eval "$("$repo/scripts/bootstrap-pulumi.sh")"
+# The program runs in the project's virtualenv; activating it makes every language host use it.
+export VIRTUAL_ENV="$repo/.venv" PATH="$repo/.venv/bin:$PATH"
 
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-}"
 export GOAPP_VERSION="${GOAPP_VERSION:-$(git -C "$repo" describe --tags --always --dirty 2>/dev/null || echo dev)}"

@@ -27,6 +27,9 @@ def bootstrap_env() -> dict[str, str]:
     for name, value in re.findall(r'^export ([A-Z_]+)="?(.*?)"?$', printed, flags=re.M):
         env[name] = value.replace("$PATH", os.environ.get("PATH", ""))
     env["PULUMI_CONFIG_PASSPHRASE"] = env.get("PULUMI_CONFIG_PASSPHRASE", "")
+    # The program runs in the project's virtualenv, as scripts/stack.sh arranges.
+    env["VIRTUAL_ENV"] = str(REPO_ROOT / ".venv")
+    env["PATH"] = f"{REPO_ROOT / '.venv' / 'bin'}:{env['PATH']}"
     for name in ("GOAPP_RENDER_DIR", "GOAPP_IMAGE_DIGEST", "PULUMI_BACKEND_URL", "PULUMI_CONFIG"):
         env.pop(name, None)
     return env

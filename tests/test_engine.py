@@ -42,7 +42,7 @@ def test_render_every_stack_then_no_changes(stack: str) -> None:
     """preview → up (writes YAML) → preview --expect-no-changes, through the Makefile's script."""
     stack_script("render-preview", stack, env=RENDER).check()
     stack_script("render", stack, env=RENDER).check()
-    manifests = sorted((REPO_ROOT / "dist" / stack / "1-manifests").glob("*.yaml"))
+    manifests = sorted((REPO_ROOT / "dist" / stack / "1-manifest").glob("*.yaml"))
     kinds = {yaml.safe_load(p.read_text())["kind"] for p in manifests}
     expected = {"Namespace", "ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "Deployment", "Service"}
     assert expected <= kinds, f"{stack} rendered {kinds}"
