@@ -14,7 +14,7 @@
 #   scripts/gates.sh engine-bad              the policy pack blocks gates/engine/bad-program, naming the policies
 #   scripts/gates.sh path TOOL               print the installed binary of TOOL (installing it if needed)
 #
-# DIR is a rendered stack, dist/<stack>/ (its 0-crd/ and 1-manifests/ are read); the stack is the directory's
+# DIR is a rendered stack, dist/<stack>/ (its 0-crd/ and 1-manifest/ are read); the stack is the directory's
 # name. Without DIR every dist/*/ is checked. Every gate runs to the end and the script exits non-zero if any
 # failed. Tool versions come from versions.env; binaries live in ${GOAPP_CACHE:-$HOME/.cache/goapp}/gates/.
 # GATES_ACCEPTED names another accepted-findings file (tests use it); PYTHON defaults to .venv/bin/python.
@@ -126,7 +126,9 @@ gate_kubeconform() {
   for dir in "${DIRS[@]}"; do
     crds=$(mktemp -d)
     # Custom resources are validated against the schemas of the CRDs rendered with them.
-    if [[ -d "$dir/0-crd" ]]; then "$PYTHON" "$ROOT/gates/k8s_schemas.py" --crds "$dir/0-crd" --out "$crds" || status=1; fi
+    if compgen -G "$dir/0-crd/*.y*ml" >/dev/null; then
+      "$PYTHON" "$ROOT/gates/k8s_schemas.py" --crds "$dir/0-crd" --out "$crds" || status=1
+    fi
     log "kubeconform $dir (Kubernetes $K8S_VERSION, strict)"
     manifest_files "$dir" || { status=1; continue; }
     "$bin" -strict -summary -output text \
@@ -244,12 +246,15 @@ gate_engine_bad() {
   out=$("$ROOT/scripts/bootstrap-pulumi.sh" --print-env) || return 2
   eval "$out"
   work=$(mktemp -d)
-  pulumi_bad() { # pulumi ARGS... in the bad program, against a scratch file backend
-    (cd "$ROOT/gates/engine/bad-program" &&
-      PATH="$ROOT/.venv/bin:$PATH" PULUMI_BACKEND_URL="file://$work" PULUMI_CONFIG_PASSPHRASE="" \
+  # A scratch copy: the stack's settings file (Pulumi.dev.yaml) must not land in the repository.
+  cp -r "$ROOT/gates/engine/bad-program" "$work/program"
+  pulumi_bad() { # pulumi ARGS... in the copy, against a scratch file backend
+    (cd "$work/program" &&
+      PATH="$ROOT/.venv/bin:$PATH" PULUMI_BACKEND_URL="file://$work/state" PULUMI_CONFIG_PASSPHRASE="" \
         PULUMI_SKIP_UPDATE_CHECK=true GOAPP_BAD_RENDER_DIR="$work/render" \
-        pulumi "$@" --stack dev --non-interactive --config-file "$work/Pulumi.dev.yaml")
+        pulumi "$@" --stack dev --non-interactive)
   }
+  mkdir -p "$work/state"
   if ! out=$(pulumi_bad stack init --secrets-provider passphrase 2>&1); then
     printf '%s\n' "$out"; log "pulumi stack init failed in a scratch backend"; rm -rf "$work"; return 2
   fi

@@ -25,7 +25,7 @@ def _load(path: Path) -> dict[str, Any]:
 @pytest.fixture
 def prod_objects() -> list[dict[str, Any]]:
     """The good prod fixture, one dict per object, fresh for each test to mutate."""
-    return [_load(p) for p in sorted((GOOD / "prod" / "1-manifests").glob("*.yaml"))]
+    return [_load(p) for p in sorted((GOOD / "prod" / "1-manifest").glob("*.yaml"))]
 
 
 @pytest.fixture
