@@ -154,9 +154,15 @@ def container(
     env_from = [k8s.core.v1.EnvFromSourceArgs(config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=config_map))]
     if secret is not None:
         env_from.append(k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=secret)))
-    limits = {"memory": config.resources.limits.memory}
-    if config.resources.limits.cpu is not None:
-        limits["cpu"] = config.resources.limits.cpu
+    resources = config.resources
+    requests = {
+        "cpu": resources.requests.cpu,
+        "memory": resources.requests.memory,
+        "ephemeral-storage": resources.requests.ephemeral_storage,
+    }
+    limits = {"memory": resources.limits.memory, "ephemeral-storage": resources.limits.ephemeral_storage}
+    if resources.limits.cpu is not None:
+        limits["cpu"] = resources.limits.cpu
     return k8s.core.v1.ContainerArgs(
         name=CONTAINER_NAME,
         image=image,
@@ -174,10 +180,7 @@ def container(
                 ),
             ),
         ],
-        resources=k8s.core.v1.ResourceRequirementsArgs(
-            requests={"cpu": config.resources.requests.cpu, "memory": config.resources.requests.memory},
-            limits=limits,
-        ),
+        resources=k8s.core.v1.ResourceRequirementsArgs(requests=requests, limits=limits),
         startup_probe=_http_probe(STARTUP_PATH, period=2, failures=30),
         liveness_probe=_http_probe(LIVENESS_PATH, period=10, failures=3),
         readiness_probe=_http_probe(READINESS_PATH, period=5, failures=2),

@@ -141,11 +141,15 @@ class ImageSettings(_Model):
 class ResourceAmounts(_Model):
     cpu: Quantity
     memory: Quantity
+    # Logs and the /tmp emptyDir count against the node's disk; without a request the scheduler
+    # cannot account for it and the kubelet evicts the pod first under disk pressure.
+    ephemeral_storage: Quantity = "32Mi"
 
 
 class ResourceLimits(_Model):
     cpu: Quantity | None = None
     memory: Quantity
+    ephemeral_storage: Quantity = "256Mi"
 
 
 class Resources(_Model):
@@ -161,6 +165,11 @@ class Resources(_Model):
         if parse_quantity(self.limits.memory) < parse_quantity(self.requests.memory):
             raise ValueError(
                 f"limits.memory {self.limits.memory!r} must be at least requests.memory {self.requests.memory!r}"
+            )
+        if parse_quantity(self.limits.ephemeral_storage) < parse_quantity(self.requests.ephemeral_storage):
+            raise ValueError(
+                f"limits.ephemeralStorage {self.limits.ephemeral_storage!r} must be at least "
+                f"requests.ephemeralStorage {self.requests.ephemeral_storage!r}"
             )
         return self
 

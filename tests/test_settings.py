@@ -116,6 +116,8 @@ BAD_INPUTS = [
     ("goapp:resources.limits.memory", "32Mi", "goapp:resources", "limits.memory '32Mi' must be at least"),
     ("goapp:resources.limits.cpu", "50m", "goapp:resources", "limits.cpu '50m' must be at least"),
     ("goapp:resources.requests.memory", DELETE, "goapp:resources.requests.memory", "required"),
+    ("goapp:resources.requests.ephemeralStorage", "1Gi", "goapp:resources", "limits.ephemeralStorage '256Mi'"),
+    ("goapp:resources.limits.ephemeralStorage", "big", "goapp:resources.limits.ephemeralStorage", "quantity"),
     ("goapp:storage.size", "0", "goapp:storage.size", "greater than zero"),
     ("goapp:storage.size", "lots", "goapp:storage.size", "Kubernetes quantity"),
     ("goapp:storage.accessMode", "ReadWriteAll", "goapp:storage.accessMode", "ReadWriteOncePod"),

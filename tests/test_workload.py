@@ -121,8 +121,8 @@ def test_probes_are_on_distinct_paths_of_the_named_port(monkeypatch: pytest.Monk
 def test_requests_limits_and_gomemlimit(monkeypatch: pytest.MonkeyPatch) -> None:
     container = app_container(run(BASE, monkeypatch))
     assert container["resources"] == {
-        "requests": {"cpu": "100m", "memory": "64Mi"},
-        "limits": {"cpu": "1", "memory": "128Mi"},
+        "requests": {"cpu": "100m", "memory": "64Mi", "ephemeral-storage": "32Mi"},
+        "limits": {"cpu": "1", "memory": "128Mi", "ephemeral-storage": "256Mi"},
     }
     (gomemlimit,) = [e for e in container["env"] if e["name"] == "GOMEMLIMIT"]
     field = gomemlimit["valueFrom"]["resourceFieldRef"]
