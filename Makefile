@@ -7,6 +7,9 @@ SHELL := /bin/bash
 include versions.env
 export GOAPP_CACHE ?= $(HOME)/.cache/goapp
 STACK ?= local
+STACKS := local dev staging prod
+# Stands for the digest CI pushed when rendering only for review and the gates (render mode builds nothing).
+REVIEW_DIGEST := sha256:5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e
 PYTHON := .venv/bin/python
 
 .PHONY: help
@@ -57,13 +60,13 @@ cluster-delete: ## Stop the local cluster and delete all its state
 # --- tests -----------------------------------------------------------------------------------------
 
 .PHONY: lint
-lint: venv ## ruff and mypy on infra/, tests/ and policy/
-	$(PYTHON) -m ruff check infra tests
-	$(PYTHON) -m ruff format --check infra tests
+lint: venv ## ruff and mypy on infra/, tests/, policy/ and gates/
+	$(PYTHON) -m ruff check infra tests policy gates bench
+	$(PYTHON) -m ruff format --check infra tests policy gates bench
 	$(PYTHON) -m mypy infra tests
 
 .PHONY: unit
-unit: venv ## Fast unit tests: Python with Pulumi mocks, and Go
+unit: venv gates-install ## Fast unit tests: Python with Pulumi mocks (and the policy pack), and Go
 	$(PYTHON) -m pytest -m "not engine and not cluster" tests
 	cd goapp && go test ./...
 
@@ -76,11 +79,20 @@ image-test: ## goapp's image: build on the local stand-ins, run read-only as 655
 	scripts/goapp-image-test.sh
 
 .PHONY: engine-test
-engine-test: venv bootstrap ## The real Pulumi engine: render, preview, contract errors, secrets in state
+engine-test: venv bootstrap ## The real Pulumi engine: render, preview, contract errors, secrets in state, policy pack
 	$(PYTHON) -m pytest -m engine tests
+	for stack in $(STACKS); do scripts/gates.sh engine $$stack; done
+
+.PHONY: gates-install
+gates-install: ## Install the pinned checkers (cached by version)
+	scripts/gates.sh install
+
+.PHONY: render-all
+render-all: venv bootstrap ## Render every stack under dist/ with the review digest
+	for stack in $(STACKS); do GOAPP_IMAGE_DIGEST=$(REVIEW_DIGEST) scripts/stack.sh render $$stack; done
 
 .PHONY: gates
-gates: ## Policy pack and checkers (kubeconform, kube-score, Polaris, hadolint, actionlint)
+gates: gates-install render-all ## Checkers on every rendered stack, hadolint, actionlint
 	scripts/gates.sh all
 
 .PHONY: e2e

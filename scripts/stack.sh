@@ -54,6 +54,13 @@ fi
 cd "$repo"
 pulumi stack select --create --secrets-provider passphrase "$stack" --non-interactive >/dev/null
 
+# A rendering always starts from empty state, so dist/STACK/ holds every object, not only what changed.
+if [[ "$action" == render ]]; then
+  pulumi stack rm --force --yes --preserve-config --stack "$stack" --non-interactive >/dev/null 2>&1 || true
+  rm -rf "$repo/dist/$stack"
+  pulumi stack select --create --secrets-provider passphrase "$stack" --non-interactive >/dev/null
+fi
+
 case "$action" in
   preview|render-preview) exec pulumi preview --stack "$stack" --non-interactive --diff "$@" ;;
   up|render) exec pulumi up --stack "$stack" --non-interactive --yes --skip-preview "$@" ;;
