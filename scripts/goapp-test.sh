@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# goapp's code checks: gofmt, go vet, the race-enabled test suite, a short run of every fuzz target and one
+# goapp's code checks: gofmt, go mod tidy, go vet, the race-enabled test suite, a short run of every fuzz target and one
 # pass of every benchmark. Exits non-zero on the first failure.
 #   GOAPP_FUZZTIME   fuzzing budget per target (default 3000x, about 5-10 s each here)
 #   GOAPP_BENCHTIME  iterations per benchmark in the smoke pass (default 20x)
@@ -21,6 +21,12 @@ unformatted="$(gofmt -l .)"
 if [ -n "$unformatted" ]; then
   echo "gofmt would reformat these files (run: gofmt -w goapp):" >&2
   echo "$unformatted" >&2
+  exit 1
+fi
+
+step "go.mod and go.sum are tidy"
+if ! go mod tidy -diff; then
+  echo "go.mod/go.sum are not tidy (run: cd goapp && go mod tidy)" >&2
   exit 1
 fi
 
