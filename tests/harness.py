@@ -10,15 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import pulumi_docker
 import yaml
 
 from infra import program
+from infra.components import image as image_component
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STACKS_DIR = REPO_ROOT / "stacks"
 STACKS = ("local", "dev", "staging", "prod")
 FAKE_DIGEST = "sha256:" + "ab" * 32
 MOCK_SECRET = "mock-secret-value"
+FAKE_IMAGE_ID = "0123456789abcdef" * 4
+DOCKER_IMAGE = "docker:image:Image"
 
 
 # How the SDK serializes a secret value to a provider (pulumi.runtime.rpc's signature keys).
@@ -63,11 +67,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         outputs = dict(args.inputs)
-        self.resources.append(Registered(args.typ, args.name, dict(args.inputs)))
-        if args.typ == "docker:index/image:Image":
-            repository = args.inputs["imageName"].rsplit(":", 1)[0]
-            if not self.preview:  # a digest is only known once the image is pushed
-                outputs["repoDigest"] = f"{repository}@{FAKE_DIGEST}"
+        if args.typ != DOCKER_IMAGE:  # the fake docker.Image records its own, richer inputs
+            self.resources.append(Registered(args.typ, args.name, dict(args.inputs)))
         return (None if self.preview else f"{args.name}-id"), outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
@@ -80,6 +81,52 @@ class RecordingMocks(pulumi.runtime.Mocks):
         found = self.of_type(typ)
         assert len(found) == 1, f"expected one {typ}, got {[r.name for r in found]}"
         return found[0]
+
+
+def fake_docker_image(mocks: RecordingMocks) -> type[pulumi.ComponentResource]:
+    """Stands in for pulumi-docker 3.x's docker.Image, which shells out to the Docker CLI.
+
+    Records what the program asked to build and answers like the real one: the image is named
+    `repository:<tag>-<image id>`.
+    """
+
+    class FakeDockerImage(pulumi.ComponentResource):
+        def __init__(
+            self,
+            name: str,
+            image_name: str,
+            build: Any,
+            skip_push: bool | None = None,
+            registry: Any = None,
+            opts: pulumi.ResourceOptions | None = None,
+        ) -> None:
+            super().__init__(DOCKER_IMAGE, name, {}, opts)
+            inputs = {
+                "imageName": image_name,
+                "skipPush": bool(skip_push),
+                "build": {
+                    "context": build.context,
+                    "dockerfile": build.dockerfile,
+                    "args": dict(build.args or {}),
+                    "extraOptions": list(build.extra_options or []),
+                    "env": dict(build.env or {}),
+                },
+                "registry": None if registry is None else {"server": registry.server, "username": registry.username},
+            }
+            mocks.resources.append(Registered(DOCKER_IMAGE, name, inputs))
+            self.image_name = pulumi.Output.from_input(f"{image_name}-{FAKE_IMAGE_ID}")
+
+    return FakeDockerImage
+
+
+def fake_repo_digests(mocks: RecordingMocks) -> Callable[[str], list[str]]:
+    """The local engine knows a digest only for an image it pushed: never in a first preview."""
+
+    def repo_digests(image_name: str) -> list[str]:
+        repository = image_name.rsplit(":", 1)[0]
+        return [] if mocks.preview else [f"{repository}@{FAKE_DIGEST}"]
+
+    return repo_digests
 
 
 class _Capture(logging.Handler):
@@ -164,6 +211,8 @@ def run(
     logger.setLevel(logging.DEBUG)
     pulumi.runtime.set_mocks(mocks, project="goapp", stack=stack, preview=preview, logger=logger)
     pulumi.runtime.set_all_config(values, secret_keys)
+    monkeypatch.setattr(pulumi_docker, "Image", fake_docker_image(mocks))
+    monkeypatch.setattr(image_component, "repo_digests", fake_repo_digests(mocks))
     for name in ("GOAPP_RENDER_DIR", "GOAPP_IMAGE_DIGEST", "GOAPP_VERSION", "GOAPP_COMMIT"):
         monkeypatch.delenv(name, raising=False)
     for name, value in (environ or {}).items():

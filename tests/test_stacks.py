@@ -43,7 +43,7 @@ def test_namespaces_differ_per_stack() -> None:
 
 def test_local_pushes_to_the_loopback_registry_and_exposes_a_loopback_url(monkeypatch: pytest.MonkeyPatch) -> None:
     result = run_stack("local", monkeypatch)
-    image = result.mocks.one("docker:index/image:Image").inputs
+    image = result.mocks.one(harness.DOCKER_IMAGE).inputs
     assert image["imageName"].startswith("127.0.0.1:5000/goapp:")
     assert image["skipPush"] is False
     assert image["build"]["args"]["GO_IMAGE"].startswith("goapp-local/")
@@ -99,7 +99,7 @@ def test_secret_env_values_are_encrypted_in_stack_files(stack: str) -> None:
 def test_dev_stack_renders_with_a_prebuilt_digest(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     environ = {"GOAPP_RENDER_DIR": str(tmp_path), "GOAPP_IMAGE_DIGEST": harness.FAKE_DIGEST}
     result = harness.run(harness.stack_file_config("dev"), stack="dev", environ=environ, monkeypatch=monkeypatch)
-    assert result.mocks.of_type("docker:index/image:Image") == [], "render mode builds nothing"
+    assert result.mocks.of_type(harness.DOCKER_IMAGE) == [], "render mode builds nothing"
     provider = result.mocks.one("pulumi:providers:kubernetes").inputs
     assert provider["renderYamlToDirectory"] == str(tmp_path)
     image = deployment(result)["spec"]["template"]["spec"]["containers"][0]["image"]
