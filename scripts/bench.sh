@@ -186,10 +186,12 @@ start_server() { # <goapp|baseline> <run>
   local kind="$1" run="$2" ready i
   server_port="$(free_port)"
   case "$kind" in
-    goapp)
+    goapp|goapp-quiet)
       mkdir -p "$work/data-$run"
-      # Default settings as shipped (info-level JSON access log, here to /dev/null); no drain on stop.
+      # Settings as shipped (info-level JSON access log, here to /dev/null), except no drain on stop; the
+      # quiet variant only raises LOG_LEVEL to warn, which drops the per-request access log line.
       env GOMAXPROCS=1 HOST=127.0.0.1 PORT="$server_port" DATA_DIR="$work/data-$run" SHUTDOWN_DRAIN=0 \
+        LOG_LEVEL="$([[ "$kind" == goapp-quiet ]] && echo warn || echo info)" \
         taskset -c "$server_cpu" "$work/goapp" >/dev/null 2>>"$work/goapp.stderr" &
       ready="/readyz"
       ;;
@@ -249,6 +251,7 @@ measure_subject() { # <subject> <run>
   local -a lua_env=(BENCH_METHOD=GET)
   case "$subject" in
     goapp-hello) kind=goapp path=/hello ;;
+    goapp-quiet-hello) kind=goapp-quiet path=/hello ;;
     baseline-hello) kind=baseline path=/hello ;;
     goapp-notes-get) kind=goapp path=/notes/bench ;;
     goapp-notes-put) kind=goapp path=/notes/bench- lua_env=(BENCH_METHOD=PUT BENCH_PUT_NAMES=64 BENCH_BODY_BYTES=256) ;;
@@ -283,7 +286,7 @@ check_same_answer() {
 
 service() {
   local missing cores run subject
-  local -a order=(baseline-hello goapp-hello goapp-notes-get goapp-notes-put)
+  local -a order=(baseline-hello goapp-hello goapp-quiet-hello goapp-notes-get goapp-notes-put)
   cores="$(nproc)"
   for missing in wrk taskset curl go; do
     if ! command -v "$missing" >/dev/null; then part_not_measured service "$missing is not installed (run scripts/bench.sh setup)"; return; fi
@@ -296,7 +299,7 @@ service() {
   rm -rf "$data/wrk" && mkdir -p "$data/wrk"
   build_servers
   check_same_answer
-  # Rounds alternate the order (A B C D, then D C B A) so a drift in machine load hits every subject alike.
+  # Rounds alternate the order (A B C…, then …C B A) so a drift in machine load hits every subject alike.
   for run in $(seq 1 "$runs"); do
     if (( run % 2 == 1 )); then
       for subject in "${order[@]}"; do measure_subject "$subject" "$run"; done
@@ -319,8 +322,30 @@ docker_build() { # <tag> <context> [docker build flags...]
     -t "$tag" "$context"
 }
 
+# CPU time of all Docker containers so far (cgroup v1 with the cgroupfs driver charges every build step's
+# container to this group, also after it is removed). Wall time moves with the other builds on this machine;
+# CPU time much less, so both are recorded. Empty when the group does not exist.
+docker_cpu_ns() {
+  local usage=/sys/fs/cgroup/cpuacct/docker/cpuacct.usage
+  if [[ -r "$usage" ]]; then cat "$usage"; fi
+}
+
+timed_build() { # <metric> <run> <tag> <context> [docker build flags...]
+  local metric="$1" run="$2" tag="$3" before after seconds; shift 2
+  before="$(docker_cpu_ns)"
+  seconds="$(timed "$work/$metric-$run.log" docker_build "$@")" ||
+    die "$metric: docker build failed: $(tail -n 10 "$work/$metric-$run.log")"
+  after="$(docker_cpu_ns)"
+  record image "$metric" goapp "$run" "$seconds" s
+  if [[ -n "$before" && -n "$after" ]]; then
+    record image "${metric}_cpu" goapp "$run" "$(awk -v a="$before" -v b="$after" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')" s
+  fi
+  tags+=("$tag")
+}
+
 image() {
-  local src="$work/goapp-src" run seconds tags=() image_bytes binary_bytes container
+  local src="$work/goapp-src" run image_bytes binary_bytes container
+  local -a tags=()
   if ! "$repo/scripts/docker-up.sh" >"$work/docker-up.log" 2>&1; then
     part_not_measured image "Docker is not available (scripts/docker-up.sh: $(tail -n 1 "$work/docker-up.log"))"
     return
@@ -339,18 +364,12 @@ image() {
     die "goapp/internal/config/config.go has no DefaultMessage line to change for the warm rebuild"
   for run in $(seq 1 "$image_runs"); do
     log "image: cold build run $run/$image_runs"
-    seconds="$(timed "$work/cold-$run.log" docker_build "goapp-bench:cold-$run" "$src" --no-cache)" ||
-      die "cold image build failed: $(tail -n 10 "$work/cold-$run.log")"
-    record image cold_build goapp "$run" "$seconds" s
-    tags+=("goapp-bench:cold-$run")
+    timed_build cold_build "$run" "goapp-bench:cold-$run" "$src" --no-cache
     # A real code change (a constant, not a comment), one line, so the compile step must run again.
     sed -i "s/^\(	DefaultMessage *= \)\".*\"/\1\"Hello from Gin! (bench $run)\"/" "$src/internal/config/config.go"
     log "image: warm rebuild run $run/$image_runs"
-    seconds="$(timed "$work/warm-$run.log" docker_build "goapp-bench:warm-$run" "$src")" ||
-      die "warm image build failed: $(tail -n 10 "$work/warm-$run.log")"
-    grep -q 'Using cache' "$work/warm-$run.log" || die "warm rebuild used no cached layer; see the build log"
-    record image warm_rebuild goapp "$run" "$seconds" s
-    tags+=("goapp-bench:warm-$run")
+    timed_build warm_rebuild "$run" "goapp-bench:warm-$run" "$src"
+    grep -q 'Using cache' "$work/warm_rebuild-$run.log" || die "the warm rebuild used no cached layer"
   done
   image_bytes="$(docker image inspect -f '{{.Size}}' "goapp-bench:cold-$image_runs")"
   container="$(docker create "goapp-bench:cold-$image_runs")"
@@ -529,26 +548,32 @@ run_part() { # <part> <function>
   fi
 }
 
-cmd="${1:-all}"
-case "$cmd" in
-  setup) setup; exit 0 ;;
-  service) setup; run_part service service ;;
-  image) setup; run_part image image ;;
-  engine) setup; run_part engine engine ;;
-  cluster) setup; run_part cluster cluster ;;
-  go) setup; run_part go go_benchmarks ;;
-  report) setup ;;
-  all)
-    setup
-    run_part service service
-    run_part image image
-    run_part engine engine
-    run_part cluster cluster
-    run_part go go_benchmarks
-    ;;
-  *) die "unknown part '$cmd' (allowed: all, setup, service, image, engine, cluster, go, report)" ;;
-esac
-report
-if (( ${#failed[@]} > 0 )); then
-  die "failed parts: ${failed[*]} (the reasons are in bench/results.md)"
-fi
+# The whole run is one function called on the last line, so bash has parsed everything before it starts: an
+# edit of this file during a long run cannot change what the run does.
+main() {
+  local cmd="${1:-all}"
+  case "$cmd" in
+    setup) setup; exit 0 ;;
+    service) setup; run_part service service ;;
+    image) setup; run_part image image ;;
+    engine) setup; run_part engine engine ;;
+    cluster) setup; run_part cluster cluster ;;
+    go) setup; run_part go go_benchmarks ;;
+    report) setup ;;
+    all)
+      setup
+      run_part service service
+      run_part image image
+      run_part engine engine
+      run_part cluster cluster
+      run_part go go_benchmarks
+      ;;
+    *) die "unknown part '$cmd' (allowed: all, setup, service, image, engine, cluster, go, report)" ;;
+  esac
+  report
+  if (( ${#failed[@]} > 0 )); then
+    die "failed parts: ${failed[*]} (the reasons are in bench/results.md)"
+  fi
+}
+
+main "$@"; exit $?
