@@ -250,21 +250,8 @@ class StackConfig(_Model):
     shutdown: Shutdown = Shutdown()
     url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")] | None = None
 
-    @field_validator("env")
-    @classmethod
-    def _no_derived_env(cls, env: dict[str, str]) -> dict[str, str]:
-        clashes = sorted(set(env) & set(DERIVED_ENV))
-        if clashes:
-            raise ValueError(
-                "; ".join(f"{name} is derived from {DERIVED_ENV[name]}, set that instead" for name in clashes)
-            )
-        return env
-
     @model_validator(mode="after")
     def _cross_key_rules(self) -> StackConfig:
-        overlap = sorted(set(self.env) & set(self.secret_env))
-        if overlap:
-            raise ValueError(f"goapp:env and goapp:secretEnv must not share names; both set {', '.join(overlap)}")
         if self.storage.access_mode == "ReadWriteOncePod" and self.max_replicas > 1:
             raise ValueError(
                 "goapp:storage.accessMode ReadWriteOncePod allows a single pod: "
@@ -367,6 +354,7 @@ def load_settings(
             continue
         document[key] = _decode(text)
 
+    problems.extend(_env_name_problems(document))
     config: StackConfig | None = None
     try:
         config = StackConfig.model_validate(document)
@@ -411,6 +399,27 @@ def _decode(text: Any) -> Any:
     return text
 
 
+def _env_name_problems(document: Mapping[str, Any]) -> list[str]:
+    """Rules on variable names alone, checked on the raw maps so they are reported even when a
+    value elsewhere in the same map is invalid."""
+    env = _names(document.get("env"))
+    secret_env = _names(document.get("secretEnv"))
+    problems = []
+    for key, names in (("env", env), ("secretEnv", secret_env)):
+        for name in sorted(names & set(DERIVED_ENV)):
+            problems.append(f"{NAMESPACE}:{key}.{name}: {name} is derived from {DERIVED_ENV[name]}, set that instead")
+    overlap = sorted(env & secret_env)
+    if overlap:
+        problems.append(
+            f"{NAMESPACE}:env and {NAMESPACE}:secretEnv must not share names; both set {', '.join(overlap)}"
+        )
+    return problems
+
+
+def _names(value: Any) -> set[str]:
+    return {str(k) for k in value} if isinstance(value, dict) else set()
+
+
 def _check_registry_secret(raw: RawStackConfig, config: StackConfig | None, problems: list[str]) -> None:
     if config is None or config.image.registry is None:
         return
@@ -431,7 +440,8 @@ def _describe(error: ValidationError) -> list[str]:
     """Turn pydantic's errors into one line each that names the full stack-config key."""
     lines = []
     for item in error.errors(include_url=False):
-        location = [str(part) for part in item["loc"]]
+        # pydantic marks a bad dict key with a trailing "[key]"; the key itself names the problem.
+        location = [str(part) for part in item["loc"] if part != "[key]"]
         key = f"{NAMESPACE}:" + ".".join(location) if location else f"{NAMESPACE}:"
         if item["type"] == "extra_forbidden":
             lines.append(_unknown_nested_key(key, location))

@@ -45,20 +45,30 @@ class Result:
         return self
 
 
-@dataclass
 class Workspace:
-    """A stack in a private file backend, configured from a config file outside stacks/."""
+    """One stack in a private copy of the project: its own stacks/ folder and file backend.
 
-    backend: Path
-    config_file: Path
-    stack: str
-    env: dict[str, str]
+    The program itself is the repository's (infra/ and .venv are linked), so the real code runs,
+    while stack files and state never touch the repository.
+    """
 
-    def pulumi(self, *args: str, extra_env: dict[str, str] | None = None, timeout: int = 600) -> Result:
+    def __init__(self, root: Path, stack: str, env: dict[str, str]) -> None:
+        self.root = root
+        self.stack = stack
+        self.env = env
+        self.backend = root / "state"
+        self.backend.mkdir(parents=True, exist_ok=True)
+        (root / "stacks").mkdir(exist_ok=True)
+        (root / "Pulumi.yaml").write_text((REPO_ROOT / "Pulumi.yaml").read_text())
+        for linked in ("infra", ".venv"):
+            (root / linked).symlink_to(REPO_ROOT / linked)
+        self.config_file = root / "stacks" / f"Pulumi.{stack}.yaml"
+
+    def pulumi(self, *args: str, extra_env: dict[str, str] | None = None, timeout: int = 900) -> Result:
         env = {**self.env, "PULUMI_BACKEND_URL": f"file://{self.backend}", **(extra_env or {})}
         done = subprocess.run(
             ["pulumi", *args, "--stack", self.stack, "--non-interactive"],
-            cwd=REPO_ROOT,
+            cwd=self.root,
             env=env,
             capture_output=True,
             text=True,
@@ -68,17 +78,20 @@ class Workspace:
 
     def init(self, config: dict[str, Any]) -> None:
         self.config_file.write_text(yaml.safe_dump({"config": config}))
-        self.pulumi("stack", "init", "--secrets-provider", "passphrase", "--config-file", str(self.config_file)).check()
+        self.pulumi("stack", "init", "--secrets-provider", "passphrase").check()
 
     def set_secret(self, path: str, value: str) -> None:
-        self.pulumi("config", "set", "--secret", "--path", path, value, "--config-file", str(self.config_file)).check()
+        self.pulumi("config", "set", "--secret", "--path", path, value).check()
+
+    def set_config(self, path: str, value: str) -> None:
+        self.pulumi("config", "set", "--path", path, value).check()
 
     def run(self, command: str, *args: str, extra_env: dict[str, str] | None = None) -> Result:
         flags = ["--yes", "--skip-preview"] if command in ("up", "destroy") else []
-        return self.pulumi(command, *flags, "--config-file", str(self.config_file), *args, extra_env=extra_env)
+        return self.pulumi(command, *flags, *args, extra_env=extra_env)
 
     def state(self) -> dict[str, Any]:
-        exported = self.pulumi("stack", "export", "--show-secrets=false").check().out
+        exported = self.pulumi("stack", "export").check().out
         document: dict[str, Any] = json.loads(exported)
         return document
 

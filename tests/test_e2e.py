@@ -96,11 +96,7 @@ def cluster() -> Iterator[Cluster]:
 def stack(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     sh(str(SCRIPTS / "docker-up.sh"))
     sh(str(SCRIPTS / "base-images.sh"))
-    root = tmp_path_factory.mktemp("e2e")
-    (root / "state").mkdir()
-    workspace = Workspace(
-        backend=root / "state", config_file=root / "Pulumi.e2e.yaml", stack="e2e", env=bootstrap_env()
-    )
+    workspace = Workspace(tmp_path_factory.mktemp("e2e") / "project", "e2e", bootstrap_env())
     config = yaml.safe_load((REPO_ROOT / "stacks" / "Pulumi.local.yaml").read_text())["config"]
     config["goapp:namespace"] = NAMESPACE
     config["goapp:service"]["nodePort"] = NODE_PORT

@@ -18,7 +18,8 @@ from engine import RENDER_DIGEST, REPO_ROOT, Workspace, bootstrap_env, stack_scr
 
 pytestmark = pytest.mark.engine
 
-RENDER = {"GOAPP_IMAGE_DIGEST": RENDER_DIGEST}
+# Fixed stamps: the render and the no-change preview must not see two different commits.
+RENDER = {"GOAPP_IMAGE_DIGEST": RENDER_DIGEST, "GOAPP_VERSION": "1.0.0-test", "GOAPP_COMMIT": "0" * 40}
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +29,7 @@ def env() -> dict[str, str]:
 
 @pytest.fixture
 def workspace(tmp_path: Path, env: dict[str, str]) -> Workspace:
-    backend = tmp_path / "state"
-    backend.mkdir()
-    return Workspace(backend=backend, config_file=tmp_path / "Pulumi.contract.yaml", stack="contract", env=env)
+    return Workspace(tmp_path / "project", "contract", env)
 
 
 def render_env(out: Path) -> dict[str, str]:

@@ -257,3 +257,11 @@ def test_base_images_may_be_pinned_by_digest() -> None:
     pinned = "golang:1.26-bookworm@sha256:" + "0f" * 32
     config = with_change("goapp:image.baseImages", {"go": pinned, "runtime": "example.com/static:1"})
     assert load(config).config.image.base_images.go == pinned
+
+
+def test_every_env_problem_is_reported_together() -> None:
+    problems = problems_of(with_change("goapp:env", {"1BAD": "x", "PORT": "1", "OK": 3}))
+    assert "goapp:env.1BAD: got '1BAD'; names must match [A-Za-z_][A-Za-z0-9_]*" in problems
+    assert "goapp:env.PORT: PORT is derived from goapp:port, set that instead" in problems
+    assert any(p.startswith("goapp:env.OK: got 3") for p in problems)
+    assert not any("[key]" in p for p in problems)
