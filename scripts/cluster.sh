@@ -140,26 +140,38 @@ cmd_of() { # component -> its command line, one argument per line
   esac
 }
 
+STARTED_NOW=""
 start() { # component
   running "$1" && return 0
+  STARTED_NOW+=" $1 "
   local -a cmd; mapfile -t cmd < <(cmd_of "$1")
   log "starting $1"
   # setsid: the process outlives this script and its terminal; its log is appended across runs.
-  setsid nohup "${cmd[@]}" >>"$STATE/logs/$1.log" 2>&1 </dev/null &
+  # fd 9 is this script's lock: a daemon inheriting it would hold the lock forever.
+  setsid nohup "${cmd[@]}" >>"$STATE/logs/$1.log" 2>&1 </dev/null 9>&- &
   echo $! >"$(pidfile "$1")"
 }
 
-stop_one() { # component
-  local f pid i
-  f=$(pidfile "$1")
-  if running "$1"; then
-    pid=$(<"$f")
-    log "stopping $1 (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do [[ -d /proc/$pid ]] || break; sleep 0.2; done
-    [[ ! -d /proc/$pid ]] || { log "$1 did not stop in 20s: killing"; kill -KILL "$pid" 2>/dev/null || true; sleep 0.5; }
-  fi
-  rm -f "$f"
+stop_group() { # components...: TERM all at once, KILL what is left after 20s
+  local c pid i alive
+  local -a pids=()
+  for c in "$@"; do
+    if running "$c"; then
+      pid=$(<"$(pidfile "$c")"); pids+=("$pid")
+      log "stopping $c (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
+  done
+  for ((i = 0; i < 100; i++)); do
+    alive=0
+    for pid in "${pids[@]}"; do [[ ! -d /proc/$pid ]] || alive=1; done
+    ((alive)) || break
+    sleep 0.2
+  done
+  for pid in "${pids[@]}"; do
+    [[ ! -d /proc/$pid ]] || { log "pid $pid did not stop in 20s: killing"; kill -KILL "$pid" 2>/dev/null || true; }
+  done
+  for c in "$@"; do rm -f "$(pidfile "$c")"; done
 }
 
 wait_for() { # description seconds command...
@@ -290,7 +302,14 @@ import_pause_image() {
 
 # ---------------------------------------------------------------- verbs
 
+node_ready_since() { # RFC 3339 UTC time
+  local ready
+  ready=$(kc get node "$NODE_NAME" -o jsonpath='{range .status.conditions[?(@.type=="Ready")]}{.status} {.lastHeartbeatTime}{end}')
+  [[ ${ready%% *} == True && ! ${ready#* } < $1 ]]
+}
+
 cmd_up() {
+  local started; started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   ensure_root
   ensure_packages
   "$tools/build.sh" all
@@ -316,14 +335,16 @@ cmd_up() {
   start kube-scheduler
   start kubelet
   start kube-proxy
-  start provisioner
+  # RBAC first, so the provisioner and CoreDNS never start without their permissions.
   kc apply --server-side --force-conflicts -f "$STATE/config/storage.yaml" -f "$STATE/config/dns.yaml" >/dev/null
+  start provisioner
   start coredns
 
   log "waiting for node $NODE_NAME to be Ready"
-  wait_for "node registration" "$UP_TIMEOUT" kc get node "$NODE_NAME"
-  kc wait --for=condition=Ready "node/$NODE_NAME" --timeout="${UP_TIMEOUT}s" >/dev/null ||
-    die "node $NODE_NAME not Ready; see $STATE/logs/kubelet.log"
+  # After a stop the node object still says Ready from before: when this `up` started the kubelet,
+  # only a status that it reported since then counts.
+  [[ $STARTED_NOW == *" kubelet "* ]] || started=0
+  wait_for "node $NODE_NAME Ready (see $STATE/logs/kubelet.log)" "$UP_TIMEOUT" node_ready_since "$started"
   wait_for "default StorageClass $K8S_STORAGE_CLASS" 60 kc get storageclass "$K8S_STORAGE_CLASS"
   wait_for "cluster DNS" 60 curl -fsS "http://127.0.0.1:$COREDNS_READY_PORT/ready"
   local c
@@ -339,10 +360,12 @@ kill_pod_tasks() {
   ids=$(ctr_k8s tasks ls -q 2>/dev/null || true)
   [[ -n $ids ]] || return 0
   log "stopping $(wc -w <<<"$ids") pod containers"
-  for id in $ids; do ctr_k8s tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true; done
+  # Deleting the task is what makes its shim exit; one job per task keeps this quick.
   for id in $ids; do
-    for _ in 1 2 3 4 5 6 7 8 9 10; do ctr_k8s tasks delete "$id" >/dev/null 2>&1 && break; sleep 0.5; done
+    (ctr_k8s tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true
+     for _ in 1 2 3 4 5 6 7 8 9 10; do ctr_k8s tasks delete "$id" >/dev/null 2>&1 && break; sleep 0.5; done) &
   done
+  wait
 }
 
 cmd_stop() {
@@ -350,11 +373,12 @@ cmd_stop() {
   [[ -d $STATE ]] || { log "no cluster state in $STATE: nothing to stop"; return 0; }
   load_bins
   exec 9>"$STATE/.lock"; flock -w 600 9 || die "another cluster.sh holds $STATE/.lock"
-  local i
-  for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
-    [[ ${COMPONENTS[i]} == containerd ]] && kill_pod_tasks
-    stop_one "${COMPONENTS[i]}"
-  done
+  # Control plane and node agents first (the kubelet must not restart the pods we stop), then
+  # the pods, then the runtime and storage.
+  stop_group coredns provisioner kube-proxy kubelet kube-scheduler kube-controller-manager
+  stop_group kube-apiserver
+  kill_pod_tasks
+  stop_group containerd etcd registry
   log "cluster stopped; data kept in $STATE"
 }
 
