@@ -221,8 +221,15 @@ def engine_section(rec: Records) -> list[str]:
         row(
             "**Preview of dev ÷ one-resource floor** (wall time)", ratio, "", 3, "≤ 1.25", verdict(ratio, at_most=1.25)
         ),
-        row(f"Preview of dev ({int(dev_n or 0)} resources)", rec.summary("preview", "dev"), "s", 2),
-        row(f"Preview of the floor ({int(floor_n or 0)} resources)", rec.summary("preview", "floor"), "s", 2),
+        row(
+            f"Preview of dev ({int(dev_n or 0)} resources in the plan, stack and provider included)",
+            rec.summary("preview", "dev"),
+            "s",
+            2,
+        ),
+        row(
+            f"Preview of the floor ({int(floor_n or 0)} resources in the plan)", rec.summary("preview", "floor"), "s", 2
+        ),
         row(f"Unit suite ({int(tests or 0)} tests), wall time", rec.summary("unit_suite", "pytest"), "s", 2),
     ]
     out += [

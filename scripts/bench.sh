@@ -388,17 +388,10 @@ image() {
 
 # --- engine --------------------------------------------------------------------------------------------
 
-# Both programs run from throw-away copies with their own state, so neither the repository's stacks/ (which
-# `stack select --create` would give an encryption salt) nor its .pulumi-state/ is touched.
-engine_project() { # <dir> <source files...>
-  local dir="$1"; shift
-  mkdir -p "$dir"
-  cp -R "$@" "$dir/"
-  ln -s "$repo/.venv" "$dir/.venv"
-}
-
-preview() { # <project dir> <stack> -> seconds
-  (cd "$1" && timed "$work/preview-$2.log" pulumi preview --stack "$2" --non-interactive --diff)
+# Each program gets its own local state and stack config file in the temporary directory (a copy of
+# stacks/Pulumi.dev.yaml for goapp), so neither stacks/ nor .pulumi-state/ in the repository is touched.
+preview() { # <project dir> <stack> <config file> -> seconds
+  (cd "$1" && timed "$work/preview-$2.log" pulumi preview --stack "$2" --non-interactive --diff --config-file "$3")
 }
 
 engine() {
@@ -417,20 +410,28 @@ engine() {
   export PULUMI_CONFIG_PASSPHRASE="" GOAPP_VERSION=bench GOAPP_COMMIT=bench
   digest="sha256:$(printf 'goapp-bench' | sha256sum | cut -d' ' -f1)"
   export GOAPP_IMAGE_DIGEST="$digest"
+  # Both programs run in the project's virtualenv, as scripts/stack.sh arranges.
+  export VIRTUAL_ENV="$repo/.venv" PATH="$repo/.venv/bin:$PATH"
 
-  engine_project "$work/dev" "$repo/Pulumi.yaml" "$repo/infra" "$repo/stacks"
-  engine_project "$work/floor" "$repo/bench/floor/Pulumi.yaml" "$repo/bench/floor/__main__.py"
-  mkdir -p "$work/state-dev" "$work/state-floor"
+  # `stack init` writes the stack's config file, so it runs beside copies: goapp's Pulumi.yaml and stack file
+  # for dev (the preview then runs the repository's program with --config-file), the whole floor program.
+  mkdir -p "$work/dev/stacks" "$work/floor" "$work/state-dev" "$work/state-floor"
+  cp "$repo/Pulumi.yaml" "$work/dev/"
+  cp "$repo/stacks/Pulumi.dev.yaml" "$work/dev/stacks/"
+  cp "$repo/bench/floor/Pulumi.yaml" "$repo/bench/floor/__main__.py" "$work/floor/"
+  ln -s "$repo/.venv" "$work/floor/.venv"
   (cd "$work/dev" && PULUMI_BACKEND_URL="file://$work/state-dev" \
-    pulumi stack select --create --secrets-provider passphrase dev --non-interactive >/dev/null)
+    pulumi stack init --secrets-provider passphrase dev --non-interactive >/dev/null)
   (cd "$work/floor" && PULUMI_BACKEND_URL="file://$work/state-floor" \
     pulumi stack init --secrets-provider passphrase floor --non-interactive >/dev/null)
 
   preview_dev() {
-    PULUMI_BACKEND_URL="file://$work/state-dev" GOAPP_RENDER_DIR="$work/render-dev" preview "$work/dev" dev
+    PULUMI_BACKEND_URL="file://$work/state-dev" GOAPP_RENDER_DIR="$work/render-dev" \
+      preview "$repo" dev "$work/dev/stacks/Pulumi.dev.yaml"
   }
   preview_floor() {
-    PULUMI_BACKEND_URL="file://$work/state-floor" BENCH_RENDER_DIR="$work/render-floor" preview "$work/floor" floor
+    PULUMI_BACKEND_URL="file://$work/state-floor" BENCH_RENDER_DIR="$work/render-floor" \
+      preview "$work/floor" floor "$work/floor/Pulumi.floor.yaml"
   }
   # One unrecorded preview each warms the page cache and writes Python's bytecode caches.
   log "engine: warm-up previews"
