@@ -382,6 +382,26 @@ cmd_stop() {
   log "cluster stopped; data kept in $STATE"
 }
 
+# kube-proxy --cleanup leaves the kubelet's own chains (KUBE-FIREWALL, canaries) behind.
+remove_kube_chains() {
+  local ipt t rule chain
+  for ipt in iptables ip6tables; do
+    command -v "$ipt" >/dev/null || continue
+    for t in filter nat mangle; do
+      "$ipt-save" -t "$t" 2>/dev/null | grep -E '^-A [A-Z-]+ .*-j KUBE-' | grep -v '^-A KUBE-' |
+        while read -r rule; do eval "$ipt -t $t -D ${rule#-A }" 2>/dev/null || true; done || true
+      "$ipt-save" -t "$t" 2>/dev/null | sed -n 's/^:\(KUBE-[^ ]*\) .*/\1/p' | while read -r chain; do
+        "$ipt" -t "$t" -F "$chain" 2>/dev/null || true
+      done || true
+      "$ipt-save" -t "$t" 2>/dev/null | sed -n 's/^:\(KUBE-[^ ]*\) .*/\1/p' | while read -r chain; do
+        "$ipt" -t "$t" -X "$chain" 2>/dev/null || true
+      done || true
+    done
+  done
+  # kube-proxy turned this on for loopback NodePorts; with its guard chain gone, turn it off.
+  sysctl -qw net.ipv4.conf.all.route_localnet=0
+}
+
 cmd_delete() {
   ensure_root
   if [[ ! -d $STATE ]] && ! ip link show "$BRIDGE" >/dev/null 2>&1; then
@@ -402,6 +422,7 @@ cmd_delete() {
     umount "$m" 2>/dev/null || umount -l "$m" || true
   done
   [[ ! -x $KUBE_BIN/kube-proxy ]] || "$KUBE_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
+  remove_kube_chains
   ! ip link show "$BRIDGE" >/dev/null 2>&1 || ip link del "$BRIDGE"
   if awk -v s="$STATE/" 'index($2, s) == 1 {f=1} END {exit !f}' /proc/self/mounts; then
     die "mounts under $STATE remain; not removing it"

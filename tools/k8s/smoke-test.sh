@@ -53,6 +53,8 @@ metadata:
     pod-security.kubernetes.io/enforce: restricted
     pod-security.kubernetes.io/enforce-version: latest
 EOF
+# Pods are refused until the namespace's default ServiceAccount exists.
+for _ in $(seq 60); do kubectl -n "$ns" get serviceaccount default >/dev/null 2>&1 && break; sleep 0.5; done
 
 if out=$(kubectl -n "$ns" run privileged --image="$image" --restart=Never \
     --overrides='{"spec":{"containers":[{"name":"privileged","image":"'"$image"'","securityContext":{"privileged":true}}]}}' 2>&1); then
@@ -146,7 +148,12 @@ else
 fi
 
 kubectl -n "$ns" set env deployment/smoke MESSAGE=second >/dev/null
-if kubectl -n "$ns" rollout status deployment/smoke --timeout=180s >/dev/null && body=$(get) && [[ $body == second* ]]; then
+served_second() { # kube-proxy drops the old pod's endpoint a moment after the rollout completes
+  local i
+  for i in $(seq 30); do body=$(get) && [[ $body == second* ]] && return 0; sleep 1; done
+  return 1
+}
+if kubectl -n "$ns" rollout status deployment/smoke --timeout=180s >/dev/null && served_second; then
   ok "rollout of a changed env serves '$body'"
 else
   fail "rollout: served '${body:-}'"
