@@ -140,10 +140,27 @@ cmd_of() { # component -> its command line, one argument per line
   esac
 }
 
+# What a component runs with: its command line and the config files it names. A running
+# component whose fingerprint changed (new binary version, edited config) is restarted by `up`.
+fingerprint() { # component
+  local a
+  {
+    cmd_of "$1"
+    cmd_of "$1" | while read -r a; do [[ $a != "$STATE/config/"* ]] || cat "$a"; done
+    [[ $1 != containerd ]] || cat "$STATE/containerd/certs.d/$K8S_REGISTRY/hosts.toml"
+  } | sha256sum | cut -d' ' -f1
+}
+
 STARTED_NOW=""
 start() { # component
-  running "$1" && return 0
+  local fp; fp=$(fingerprint "$1")
+  if running "$1"; then
+    [[ $(cat "$STATE/run/$1.fingerprint" 2>/dev/null) != "$fp" ]] || return 0
+    log "$1 runs with an outdated binary or config: restarting it"
+    stop_group "$1"
+  fi
   STARTED_NOW+=" $1 "
+  echo "$fp" >"$STATE/run/$1.fingerprint"
   local -a cmd; mapfile -t cmd < <(cmd_of "$1")
   log "starting $1"
   # setsid: the process outlives this script and its terminal; its log is appended across runs.
@@ -171,7 +188,7 @@ stop_group() { # components...: TERM all at once, KILL what is left after 20s
   for pid in "${pids[@]}"; do
     [[ ! -d /proc/$pid ]] || { log "pid $pid did not stop in 20s: killing"; kill -KILL "$pid" 2>/dev/null || true; }
   done
-  for c in "$@"; do rm -f "$(pidfile "$c")"; done
+  for c in "$@"; do rm -f "$(pidfile "$c")" "$STATE/run/$c.fingerprint"; done
 }
 
 wait_for() { # description seconds command...
@@ -300,6 +317,14 @@ import_pause_image() {
   rm -f "$tar"
 }
 
+# Also in the local registry: should image garbage collection ever remove the sandbox image,
+# containerd pulls it back from there instead of failing every new pod.
+push_pause_image() {
+  local repo_tag=${PAUSE_IMAGE#"$K8S_REGISTRY"/}
+  curl -fsS "http://$K8S_REGISTRY/v2/${repo_tag%:*}/tags/list" 2>/dev/null | grep -q "\"${repo_tag##*:}\"" && return 0
+  "$NODE_BIN/ociimage" -binary "$NODE_BIN/pause" -path /pause -tag "$PAUSE_IMAGE" -user 65535:65535 -push
+}
+
 # ---------------------------------------------------------------- verbs
 
 node_ready_since() { # RFC 3339 UTC time
@@ -328,6 +353,7 @@ cmd_up() {
   wait_for etcd 60 curl -fsS "http://$ETCD_CLIENT/health"
   wait_for containerd 60 ctr --address "$CONTAINERD_SOCK" version
   import_pause_image
+  push_pause_image
 
   start kube-apiserver
   wait_for kube-apiserver 120 kc get --raw /readyz
