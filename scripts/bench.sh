@@ -525,7 +525,8 @@ go_benchmarks() {
   mv "$work/go-bench.txt" "$out"
   count="$(grep -c '^Benchmark' "$out")"
   record go benchmark_lines goapp 0 "$count" lines
-  "$(benchstat_bin)" "$out" >"$data/go-benchstat.txt" || die "benchstat cannot read $out"
+  # Run from bench/ so benchstat's column header is the file's name, not this machine's path.
+  (cd "$repo/bench" && "$(benchstat_bin)" go-bench.txt) >"$data/go-benchstat.txt" || die "benchstat cannot read $out"
   part_measured go
 }
 
