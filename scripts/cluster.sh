@@ -147,7 +147,7 @@ fingerprint() { # component
   {
     cmd_of "$1"
     cmd_of "$1" | while read -r a; do [[ $a != "$STATE/config/"* ]] || cat "$a"; done
-    [[ $1 != containerd ]] || cat "$STATE/containerd/certs.d/$K8S_REGISTRY/hosts.toml"
+    [[ $1 != containerd ]] || cat "$STATE"/containerd/certs.d/*/hosts.toml
   } | sha256sum | cut -d' ' -f1
 }
 
@@ -293,11 +293,12 @@ render() { # template destination
 
 write_configs() {
   mkdir -p "$STATE"/{config,logs,run,etcd,registry,volumes,kubelet,cni/net.d,cni/ipam} \
-    "$STATE/containerd/certs.d/$K8S_REGISTRY"
+    "$STATE/containerd/certs.d/$K8S_REGISTRY" "$STATE/containerd/certs.d/_default"
   chmod 700 "$STATE/etcd"
   local c="$tools/config"
   render "$c/containerd.toml" "$STATE/config/containerd.toml"
   render "$c/registry-hosts.toml" "$STATE/containerd/certs.d/$K8S_REGISTRY/hosts.toml"
+  render "$c/default-hosts.toml" "$STATE/containerd/certs.d/_default/hosts.toml"
   render "$c/cni-bridge.conflist" "$STATE/cni/net.d/10-goapp-bridge.conflist"
   render "$c/kubelet.yaml" "$STATE/config/kubelet.yaml"
   render "$c/kube-proxy.yaml" "$STATE/config/kube-proxy.yaml"
