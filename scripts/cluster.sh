@@ -113,6 +113,12 @@ cmd_of() { # component -> its command line, one argument per line
       --kubelet-preferred-address-types InternalIP \
       --service-account-issuer https://kubernetes.default.svc.cluster.local \
       --service-account-key-file "$STATE/pki/sa.pub" --service-account-signing-key-file "$STATE/pki/sa.key" \
+      --requestheader-client-ca-file "$STATE/pki/front-proxy-ca.crt" \
+      --requestheader-allowed-names front-proxy-client \
+      --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+      --requestheader-extra-headers-prefix X-Remote-Extra- \
+      --proxy-client-cert-file "$STATE/pki/front-proxy-client.crt" \
+      --proxy-client-key-file "$STATE/pki/front-proxy-client.key" \
       --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
       --allow-privileged=true --profiling=false ;;
     kube-controller-manager) printf '%s\n' "$KUBE_BIN/kube-controller-manager" \
@@ -216,8 +222,8 @@ setup_host_network() {
 
 # ---------------------------------------------------------------- certificates and kubeconfigs
 
-cert() { # name CN O SANs(comma list, may be empty) [server]
-  local name=$1 cn=$2 org=$3 sans=$4 kind=${5:-client} d="$STATE/pki" ext
+cert() { # name CN O SANs(comma list, may be empty) [server|client] [CA name]
+  local name=$1 cn=$2 org=$3 sans=$4 kind=${5:-client} ca=${6:-ca} d="$STATE/pki" ext
   [[ -f $d/$name.crt ]] && return 0
   ext="$d/$name.ext"
   {
@@ -228,7 +234,7 @@ cert() { # name CN O SANs(comma list, may be empty) [server]
   } >"$ext"
   openssl genrsa -out "$d/$name.key" 2048 2>/dev/null
   openssl req -new -key "$d/$name.key" -subj "/CN=$cn${org:+/O=$org}" -out "$d/$name.csr"
-  openssl x509 -req -in "$d/$name.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+  openssl x509 -req -in "$d/$name.csr" -CA "$d/$ca.crt" -CAkey "$d/$ca.key" -CAcreateserial \
     -days 365 -sha256 -extfile "$ext" -out "$d/$name.crt" 2>/dev/null
   rm -f "$d/$name.csr" "$ext"
 }
@@ -245,16 +251,24 @@ kubeconfig() { # file user cert-name
   chmod 600 "$f.tmp"; mv "$f.tmp" "$f"
 }
 
+new_ca() { # name CN
+  local d="$STATE/pki"
+  [[ -f $d/$1.crt ]] && return 0
+  openssl genrsa -out "$d/$1.key" 2048 2>/dev/null
+  openssl req -x509 -new -key "$d/$1.key" -subj "/CN=$2" -days 3650 -sha256 \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+    -out "$d/$1.crt"
+}
+
 setup_pki() {
   local d="$STATE/pki"
   mkdir -p "$d"; chmod 700 "$d"
-  if [[ ! -f $d/ca.crt ]]; then
-    log "creating the cluster CA and certificates"
-    openssl genrsa -out "$d/ca.key" 2048 2>/dev/null
-    openssl req -x509 -new -key "$d/ca.key" -subj "/CN=goapp-local-ca" -days 3650 -sha256 \
-      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
-      -out "$d/ca.crt"
-  fi
+  [[ -f $d/ca.crt ]] || log "creating the cluster CAs and certificates"
+  new_ca ca goapp-local-ca
+  # Front-proxy CA, as kubeadm sets up: the API server's request-header authentication, which
+  # the controller-manager and scheduler look up at start (and API aggregation uses).
+  new_ca front-proxy-ca goapp-local-front-proxy-ca
+  cert front-proxy-client front-proxy-client "" "" client front-proxy-ca
   cert apiserver kube-apiserver "" \
     "DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:$NODE_IP,IP:$SERVICE_API_IP" server
   cert apiserver-kubelet-client kube-apiserver-kubelet-client system:masters ""
