@@ -13,7 +13,8 @@
 # built from the Go module proxy (tools/k8s/build.sh); Debian's containerd (a separate instance
 # from Docker's), runc and CNI plugins; Debian's docker-registry on ${K8S_REGISTRY}; a
 # local-volume provisioner behind the default StorageClass; CoreDNS (cluster.local, no forwarding)
-# on the node address. Every listener is on loopback, except
+# on the node address; socat relaying the node address's API port to the loopback API server, so
+# pods reach the API through the kubernetes Service. Every listener is on loopback, except
 # the kubelet and the pods, which live on the cluster's own bridge (${POD_CIDR}); pods only get
 # routes to that bridge and to the service range, never to other addresses.
 #
@@ -41,9 +42,9 @@ ETCD_CLIENT=127.0.0.1:2379
 ETCD_PEER=127.0.0.1:2380
 UP_TIMEOUT=${CLUSTER_UP_TIMEOUT:-300}
 # Start order; stop goes in reverse.
-COMPONENTS=(registry etcd containerd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy provisioner coredns)
+COMPONENTS=(registry etcd containerd kube-apiserver api-bridge kube-controller-manager kube-scheduler kubelet kube-proxy provisioner coredns)
 COREDNS_READY_PORT=18181
-DEB_PACKAGES=(containerd runc containernetworking-plugins iptables conntrack docker-registry openssl gettext-base curl iproute2 util-linux)
+DEB_PACKAGES=(containerd runc containernetworking-plugins iptables conntrack docker-registry socat openssl gettext-base curl iproute2 util-linux)
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -121,6 +122,10 @@ cmd_of() { # component -> its command line, one argument per line
       --proxy-client-key-file "$STATE/pki/front-proxy-client.key" \
       --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
       --allow-privileged=true --profiling=false ;;
+    # The API server listens on loopback only; the kubernetes Service's endpoint is the node
+    # address, so this relay is what lets pods (in-cluster clients) reach it.
+    api-bridge) printf '%s\n' /usr/bin/socat "TCP-LISTEN:$K8S_API_PORT,bind=$NODE_IP,reuseaddr,fork" \
+      "TCP:127.0.0.1:$K8S_API_PORT" ;;
     kube-controller-manager) printf '%s\n' "$KUBE_BIN/kube-controller-manager" \
       --kubeconfig "$STATE/controller-manager.kubeconfig" \
       --authentication-kubeconfig "$STATE/controller-manager.kubeconfig" \
@@ -372,6 +377,7 @@ cmd_up() {
 
   start kube-apiserver
   wait_for kube-apiserver 120 kc get --raw /readyz
+  start api-bridge
   start kube-controller-manager
   start kube-scheduler
   start kubelet
@@ -417,7 +423,7 @@ cmd_stop() {
   # Control plane and node agents first (the kubelet must not restart the pods we stop), then
   # the pods, then the runtime and storage.
   stop_group coredns provisioner kube-proxy kubelet kube-scheduler kube-controller-manager
-  stop_group kube-apiserver
+  stop_group kube-apiserver api-bridge
   kill_pod_tasks
   stop_group containerd etcd registry
   log "cluster stopped; data kept in $STATE"

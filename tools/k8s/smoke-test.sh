@@ -5,7 +5,8 @@
 #   - a claim of the default StorageClass binds and the pod writes to it as uid 65532 (fsGroup);
 #   - a NodePort Service answers on 127.0.0.1;
 #   - a Deployment rollout (changed env) completes and the new pod serves;
-#   - cluster DNS resolves the Service from inside a pod (a Job).
+#   - cluster DNS resolves the Service from inside a pod, and a pod reaches the API server
+#     through the kubernetes Service (Jobs).
 # Needs a running cluster and Docker. Cleans up its namespace, also after a failure.
 # Usage: tools/k8s/smoke-test.sh
 set -euo pipefail
@@ -187,6 +188,35 @@ if kubectl -n "$ns" wait job/resolve --for=condition=Complete --timeout=90s >/de
   ok "cluster DNS: $(kubectl -n "$ns" logs job/resolve)"
 else
   fail "cluster DNS job: $(kubectl -n "$ns" logs job/resolve 2>&1 | tail -3)"
+fi
+
+kubectl -n "$ns" apply -f - >/dev/null <<EOF
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: apiversion
+spec:
+  backoffLimit: 2
+  template:
+    spec:
+      restartPolicy: Never
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 65532
+        seccompProfile: {type: RuntimeDefault}
+      containers:
+        - name: apiversion
+          image: $image
+          args: [apiversion]
+          securityContext:
+            allowPrivilegeEscalation: false
+            capabilities: {drop: [ALL]}
+EOF
+if kubectl -n "$ns" wait job/apiversion --for=condition=Complete --timeout=90s >/dev/null &&
+   kubectl -n "$ns" logs job/apiversion | grep -qx "kubernetes $K8S_VERSION"; then
+  ok "a pod reaches the API server through the kubernetes Service: $(kubectl -n "$ns" logs job/apiversion)"
+else
+  fail "in-cluster API access: $(kubectl -n "$ns" logs job/apiversion 2>&1 | tail -3)"
 fi
 
 pv=$(kubectl -n "$ns" get pvc data -o jsonpath='{.spec.volumeName}')

@@ -1,10 +1,14 @@
 // Command smoke is the workload of the local cluster's smoke test (tools/k8s/smoke-test.sh),
 // packed FROM scratch and pulled from the local registry. As a server it proves that the pod
-// can write to its volume under the pod's uid; `smoke resolve NAME` proves cluster DNS.
+// can write to its volume under the pod's uid; `smoke resolve NAME` proves cluster DNS and
+// `smoke apiversion` that a pod reaches the API server through the kubernetes Service.
 package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -38,8 +42,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		fmt.Fprintln(stdout, args[1], addrs)
 		return nil
 	}
+	if len(args) == 1 && args[0] == "apiversion" {
+		return apiVersion(ctx, getenv, stdout)
+	}
 	if len(args) != 0 {
-		return errors.New("usage: smoke | smoke resolve NAME")
+		return errors.New("usage: smoke | smoke resolve NAME | smoke apiversion")
 	}
 	dataDir := getenv("DATA_DIR")
 	if dataDir == "" {
@@ -69,5 +76,44 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	return nil
+}
+
+// apiVersion asks the API server for its version the way in-cluster clients reach it: the
+// kubernetes Service's address from the environment, verified against the mounted cluster CA.
+func apiVersion(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	const saDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+	caPEM, err := os.ReadFile(filepath.Join(saDir, "ca.crt"))
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return errors.New("no certificate in " + saDir + "/ca.crt")
+	}
+	host, port := getenv("KUBERNETES_SERVICE_HOST"), getenv("KUBERNETES_SERVICE_PORT")
+	if host == "" || port == "" {
+		return errors.New("KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set")
+	}
+	client := &http.Client{
+		Timeout:   10 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+net.JoinHostPort(host, port)+"/version", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var v struct {
+		GitVersion string `json:"gitVersion"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return fmt.Errorf("GET /version: %s: %w", resp.Status, err)
+	}
+	fmt.Fprintln(stdout, "kubernetes", v.GitVersion)
 	return nil
 }
