@@ -501,7 +501,7 @@ cluster() {
     # pulumi up returns once the Deployment's new pods are ready; the curl proves the Service answers.
     seconds="$(timed "$work/rollout-$run.log" rollout "$config" "$url")" ||
       die "rollout failed: $(tail -n 15 "$work/rollout-$run.log")"
-    grep -q 'Deployment' "$work/rollout-$run.log" ||
+    grep -qE 'Deployment.*updat' "$work/rollout-$run.log" ||
       die "the config change did not update the Deployment; see pulumi's output in $work/rollout-$run.log"
     record cluster config_rollout local "$run" "$seconds" s
   done
