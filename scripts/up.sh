@@ -24,7 +24,8 @@ if [[ "$kubeconfig" == "$cache/cluster/kubeconfig" ]]; then
   "$repo/scripts/cluster.sh" up
 fi
 
-"$repo/scripts/stack.sh" up "$stack"
+# --refresh: the local cluster may have been deleted and recreated since the last deployment.
+"$repo/scripts/stack.sh" up "$stack" --refresh
 
 if [[ "$url" == "-" ]]; then
   echo "Deployed stack $stack. It has no goapp:url; outputs:" >&2

@@ -18,7 +18,10 @@ from pathlib import Path
 import pulumi
 import pulumi_docker as docker
 
+from infra.components import docker_cli
 from infra.settings import BuildInfo, ImageSettings
+
+docker_cli.install()
 
 
 @dataclass(frozen=True)
