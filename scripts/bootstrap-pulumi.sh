@@ -44,7 +44,12 @@ modules="$repo/tools/pulumi"
 # The Go caches are shared with the project's other builds; each build runs from a copy of its module in
 # the cache so that generated files never land in the repository.
 export GOMODCACHE="$cache/go/mod" GOCACHE="$cache/go/build"
-export GOFLAGS=-mod=mod CGO_ENABLED=0
+# The staged copies resolve their modules freely (-mod=mod); the caller's other GOFLAGS are kept.
+goflags=()
+for flag in ${GOFLAGS:-}; do
+  [[ "$flag" == -mod=* ]] || goflags+=("$flag")
+done
+export GOFLAGS="${goflags[*]} -mod=mod" CGO_ENABLED=0
 unset GOOS GOARCH
 
 log() { echo "bootstrap-pulumi: $*" >&2; }
@@ -140,8 +145,9 @@ build_kubernetes_plugin() {
   require_module_version "$stage" "$provider" "$PULUMI_KUBERNETES_PROVIDER_MODULE_VERSION"
   (cd "$stage" && go mod download "$provider")
   src="$(cd "$stage" && go list -m -f '{{.Dir}}' "$provider")/cmd/pulumi-resource-kubernetes"
-  (cd "$stage" && go run ./cmd/embed-schema -src "$src" -out ./cmd/pulumi-resource-kubernetes \
-    -version "$PULUMI_KUBERNETES_VERSION")
+  timed_build "the kubernetes schema for v$PULUMI_KUBERNETES_VERSION" kubernetes-schema \
+    env -C "$stage" go run ./cmd/embed-schema -src "$src" -out ./cmd/pulumi-resource-kubernetes \
+    -version "$PULUMI_KUBERNETES_VERSION"
   mkdir -p "$k8s_dir"
   timed_build "pulumi-resource-kubernetes v$PULUMI_KUBERNETES_VERSION" pulumi-resource-kubernetes \
     env -C "$stage" go build -trimpath \
