@@ -66,8 +66,8 @@ lint: venv ## ruff and mypy on infra/, tests/, policy/ and gates/
 	$(PYTHON) -m mypy infra tests
 
 .PHONY: unit
-unit: venv gates-install ## Fast unit tests: Python with Pulumi mocks (and the policy pack), and Go
-	$(PYTHON) -m pytest -m "not engine and not cluster" tests
+unit: venv ## Fast unit tests: Python with Pulumi mocks (and the policy pack), and Go
+	$(PYTHON) -m pytest -m "not engine and not cluster and not gates" tests
 	cd goapp && go test ./...
 
 .PHONY: goapp-test
@@ -92,7 +92,8 @@ render-all: venv bootstrap ## Render every stack under dist/ with the review dig
 	for stack in $(STACKS); do GOAPP_IMAGE_DIGEST=$(REVIEW_DIGEST) scripts/stack.sh render $$stack; done
 
 .PHONY: gates
-gates: gates-install render-all ## Checkers on every rendered stack, hadolint, actionlint
+gates: venv gates-install render-all ## Checkers on every rendered stack, hadolint, actionlint
+	$(PYTHON) -m pytest -m gates tests
 	scripts/gates.sh all
 
 .PHONY: e2e

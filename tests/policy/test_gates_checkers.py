@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.gates
+
 FIXTURES = ROOT / "gates" / "fixtures"
 GATES = ROOT / "scripts" / "gates.sh"
 
