@@ -148,8 +148,18 @@ def test_changing_env_rolls_the_pods_and_serves_the_new_message(stack: Workspace
     after = {p["metadata"]["uid"] for p in cluster.pods()}
     assert after, "no pod after the rollout"
     assert before.isdisjoint(after), "the env change must replace the pods"
-    status, body = http("GET", "/hello")
-    assert (status, json.loads(body)) == (200, {"message": "Rolled by the end-to-end test"})
+    # The old pod drains for a moment after the rollout completes (preStop, then SHUTDOWN_DRAIN) while
+    # kube-proxy drops its endpoint; then every answer is the new one.
+    wanted = (200, {"message": "Rolled by the end-to-end test"})
+
+    def serves_new_message() -> bool:
+        status, body = http("GET", "/hello")
+        return (status, json.loads(body)) == wanted
+
+    eventually(serves_new_message, "the new message", timeout=60)
+    for _ in range(10):
+        status, body = http("GET", "/hello")
+        assert (status, json.loads(body)) == wanted
 
 
 def test_no_changes_after_up(stack: Workspace) -> None:
