@@ -63,6 +63,13 @@ done
 # Every temporary file of this invocation lives here, and every server it started is stopped on exit.
 work="$(mktemp -d "${TMPDIR:-/tmp}/goapp-bench.XXXXXX")"
 started_pids=()
+# The part's command logs outlive the temporary directory, for looking into a surprising figure.
+keep_logs() { # <part>
+  local dest="$bench_cache/logs/$1"
+  rm -rf "$dest" && mkdir -p "$dest"
+  find "$work" -maxdepth 1 -name '*.log' -exec cp {} "$dest/" \;
+}
+
 stop_started() {
   local pid
   for pid in "${started_pids[@]}"; do
@@ -472,8 +479,21 @@ resource_count() { # <preview log>
 
 # --- cluster -------------------------------------------------------------------------------------------
 
+# A rollout is over when clients see the new setting: the message /hello answers through the NodePort.
+rollout() { # <config file> <url> <expected message>
+  local i
+  "$repo/scripts/stack.sh" up local --config-file "$1" || return 1
+  echo "bench: pulumi up returned after $(awk -v a="$rollout_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }') s"
+  for i in $(seq 1 1800); do
+    if curl -fsS --max-time 2 "$2/hello" 2>/dev/null | grep -qF "$3"; then return 0; fi
+    sleep 0.1
+  done
+  echo "bench: $2/hello did not answer '$3' within 180s" >&2
+  return 1
+}
+
 cluster() {
-  local run seconds config="$work/Pulumi.local.yaml" url=http://127.0.0.1:30080
+  local run seconds message rollout_start config="$work/Pulumi.local.yaml" url=http://127.0.0.1:30080
   if ! "$repo/scripts/cluster.sh" status >"$work/cluster-status.log" 2>&1 ||
     grep -qE '^(apiserver|kube-apiserver|kubelet) +stopped' "$work/cluster-status.log"; then
     part_not_measured cluster "the local cluster is not running (scripts/cluster.sh status: $(grep -m1 -E 'stopped|error' "$work/cluster-status.log" || tail -n 1 "$work/cluster-status.log"))"
@@ -495,14 +515,17 @@ cluster() {
   # The config change goes through the engine into a copy of the stack's config file; stacks/ is not edited.
   cp "$repo/stacks/Pulumi.local.yaml" "$config"
   for run in $(seq 1 "$runs"); do
-    "$repo/scripts/stack.sh" exec local -- config set --path "goapp:env.BENCH_ROLLOUT" "run-$run-$(date +%s)" \
+    message="Hello from the local stack! (bench rollout $run, $(date +%s))"
+    "$repo/scripts/stack.sh" exec local -- config set --path "goapp:env.APP_MESSAGE" "$message" \
       --config-file "$config" >"$work/config-set.log" 2>&1 || die "pulumi config set failed: $(tail -n 5 "$work/config-set.log")"
     log "cluster: config change rollout run $run/$runs"
-    # pulumi up returns once the Deployment's new pods are ready; the curl proves the Service answers.
-    seconds="$(timed "$work/rollout-$run.log" rollout "$config" "$url")" ||
+    rollout_start="$(date +%s.%N)"
+    seconds="$(timed "$work/rollout-$run.log" rollout "$config" "$url" "$message")" ||
       die "rollout failed: $(tail -n 15 "$work/rollout-$run.log")"
+    record cluster config_pulumi_up local "$run" \
+      "$(awk '/^bench: pulumi up returned after/ { print $6 }' "$work/rollout-$run.log")" s
     grep -qE 'Deployment.*updat' "$work/rollout-$run.log" ||
-      die "the config change did not update the Deployment; see pulumi's output in $work/rollout-$run.log"
+      die "the config change did not update the Deployment; pulumi's output: $bench_cache/logs/cluster/rollout-$run.log"
     record cluster config_rollout local "$run" "$seconds" s
   done
   log "cluster: restoring the stack's own config"
@@ -545,7 +568,7 @@ report() {
 # started); the others still run and the report is still written, then the script fails.
 failed=()
 run_part() { # <part> <function>
-  if ! ( current_part="$1"; trap stop_started EXIT; "$2" ); then
+  if ! ( current_part="$1"; trap 'stop_started; keep_logs "$current_part"' EXIT; "$2" ); then
     failed+=("$1")
   fi
 }
