@@ -220,7 +220,8 @@ def image_section(rec: Records) -> list[str]:
         "everything compiled again), the warm rebuild follows it after changing one line of Go (the "
         "`DefaultMessage` constant) in the copy. Cold and warm alternate. Wall time is what a developer waits but "
         "moves with the other builds sharing this machine; CPU time is the growth of the `docker` cpuacct cgroup "
-        "(every build-step container) during the build.",
+        "(every build-step container) during the build; it also counts any other Docker container that ran "
+        "meanwhile on this shared machine, hence the outliers.",
     ]
     return out
 
@@ -256,9 +257,11 @@ def engine_section(rec: Records) -> list[str]:
         "",
         "Method: `pulumi preview --non-interactive --diff` of the dev stack in render mode (`GOAPP_RENDER_DIR`, "
         "`GOAPP_IMAGE_DIGEST` set, as `scripts/stack.sh render-preview dev` runs it) against `bench/floor/` (one "
-        "ConfigMap through a render-mode provider), same CLI, language host, plugins and `PULUMI_HOME`, each "
-        "from a temporary copy with its own local file backend and an empty passphrase; one unrecorded preview "
-        'each first, then alternating rounds. Unit suite: `.venv/bin/python -m pytest -m "not engine and not '
+        "ConfigMap through a render-mode provider), same CLI, language host, plugins, `PULUMI_HOME` and "
+        "virtualenv; dev runs the repository's program with a temporary copy of stacks/Pulumi.dev.yaml as "
+        "`--config-file`, the floor from a temporary copy, each with its own local file backend and an empty "
+        "passphrase; one unrecorded preview each first, then alternating rounds. "
+        'Unit suite: `.venv/bin/python -m pytest -m "not engine and not '
         'cluster" tests`.',
     ]
     return out
