@@ -69,6 +69,7 @@ lint: venv ## ruff and mypy on infra/, tests/, policy/ and gates/
 unit: venv ## Fast unit tests: Python with Pulumi mocks (and the policy pack), and Go
 	$(PYTHON) -m pytest -m "not engine and not cluster and not gates" tests
 	cd goapp && go test ./...
+	cd bench/baseline && go test ./...
 
 .PHONY: goapp-test
 goapp-test: ## goapp: gofmt, go vet, go test -race, short fuzzing
