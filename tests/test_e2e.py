@@ -55,9 +55,13 @@ class Cluster:
     def json(self, *args: str) -> Any:
         return json.loads(self.kubectl(*args, "-o", "json").stdout)
 
-    def pods(self) -> list[dict[str, Any]]:
+    def all_pods(self) -> list[dict[str, Any]]:
+        """Every pod of the app, terminating ones included."""
         items: list[dict[str, Any]] = self.json("get", "pods", "-n", NAMESPACE, "-l", SELECTOR)["items"]
-        return [p for p in items if p["metadata"].get("deletionTimestamp") is None]
+        return items
+
+    def pods(self) -> list[dict[str, Any]]:
+        return [p for p in self.all_pods() if p["metadata"].get("deletionTimestamp") is None]
 
 
 def http(method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
@@ -148,16 +152,15 @@ def test_changing_env_rolls_the_pods_and_serves_the_new_message(stack: Workspace
     after = {p["metadata"]["uid"] for p in cluster.pods()}
     assert after, "no pod after the rollout"
     assert before.isdisjoint(after), "the env change must replace the pods"
-    # The old pod drains for a moment after the rollout completes (preStop, then SHUTDOWN_DRAIN) while
-    # kube-proxy drops its endpoint; then every answer is the new one.
+    # The old pod still drains after the rollout completes (preStop, then SHUTDOWN_DRAIN) while kube-proxy
+    # drops its endpoint; once it is gone, every answer must be the new one.
+    eventually(
+        lambda: before.isdisjoint(p["metadata"]["uid"] for p in cluster.all_pods()),
+        "the old pods to finish draining",
+        timeout=120,
+    )
     wanted = (200, {"message": "Rolled by the end-to-end test"})
-
-    def serves_new_message() -> bool:
-        status, body = http("GET", "/hello")
-        return (status, json.loads(body)) == wanted
-
-    eventually(serves_new_message, "the new message", timeout=60)
-    for _ in range(10):
+    for _ in range(20):
         status, body = http("GET", "/hello")
         assert (status, json.loads(body)) == wanted
 
