@@ -83,8 +83,59 @@ CONTRACT_CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
         ],
     ),
     "image": (
-        {"goapp:image": {"repository": "registry.example.com/goapp:v1", "tag": "latest", "platform": "x"}},
-        ["goapp:image.repository", "goapp:image.tag", "goapp:image.platform"],
+        {
+            "goapp:image": {
+                "repository": "registry.example.com/goapp:v1",
+                "tag": "latest",
+                "platform": "x",
+                "push": "maybe",
+                "baseImages": {"go": "golang@sha256"},
+            }
+        },
+        [
+            "goapp:image.repository",
+            "goapp:image.tag",
+            "goapp:image.platform",
+            "goapp:image.push",
+            "goapp:image.baseImages.go",
+        ],
+    ),
+    "service-shutdown-url": (
+        {
+            "goapp:service": {"type": "Ingress", "port": 0},
+            "goapp:shutdown": {"preStopSeconds": 500, "drainSeconds": -1, "timeoutSeconds": 0},
+            "goapp:url": "goapp.example.com",
+        },
+        [
+            "goapp:service.type",
+            "goapp:service.port",
+            "goapp:shutdown.preStopSeconds",
+            "goapp:shutdown.drainSeconds",
+            "goapp:shutdown.timeoutSeconds",
+            "goapp:url",
+        ],
+    ),
+    "plaintext-registry-password": (
+        {
+            "goapp:image": {
+                "repository": "registry.example.com/goapp",
+                "registry": {"server": "r", "username": "u", "password": "p"},
+            }
+        },
+        ["goapp:image.registry.password: must be a Pulumi secret"],
+    ),
+    "limits-below-requests": (
+        {
+            "goapp:resources": {
+                "requests": {"cpu": "100m", "memory": "256Mi"},
+                "limits": {"memory": "128Mi"},
+            },
+            "goapp:storage": {"size": "1Gi", "accessMode": "ReadWriteOnce", "storageClass": ""},
+        },
+        [
+            "goapp:resources: limits.memory '128Mi' must be at least requests.memory '256Mi'",
+            "goapp:storage.storageClass",
+        ],
     ),
     "cross-key": (
         {
