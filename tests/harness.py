@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -238,14 +238,3 @@ def run(
     body()
     warnings = [r.getMessage() for r in capture.records if r.levelno == logging.WARNING]
     return Run(mocks=mocks, outputs=outputs, warnings=warnings, options=options)
-
-
-def walk(value: Any) -> Iterator[Any]:
-    """Every nested value of a resource's inputs, for searching."""
-    yield value
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from walk(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from walk(v)
