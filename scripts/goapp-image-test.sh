@@ -65,6 +65,28 @@ check "OCI labels carry version and commit" test \
   = "$version $commit"
 check "no shell in the image" bash -c "! docker run --rm --entrypoint /bin/sh '$tag' -c true >/dev/null 2>&1"
 
+# A one-line code change must reuse the precompiled dependencies: build a copy whose greeting constant differs
+# and require the dependency layer from the cache, then a different binary (the change was compiled in).
+rebuild_cached_dependencies() {
+  local copy log ok=0
+  copy="$(mktemp -d)"
+  log="$copy.log"
+  cp -R "$root/goapp/." "$copy/"
+  sed -i 's/^\(	DefaultMessage *= \)".*"/\1"Hello from the cache check!"/' "$copy/internal/config/config.go"
+  grep -q 'Hello from the cache check!' "$copy/internal/config/config.go" || { echo "DefaultMessage not found"; return 1; }
+  if nice -n 10 docker build --network=host "${build_args[@]}" -t "$tag-rebuild" "$copy" >"$log" 2>&1 &&
+    grep -A1 'RUN xargs go build' "$log" | grep -q 'Using cache' &&
+    [ "$(docker image inspect -f '{{.Id}}' "$tag-rebuild")" != "$(inspect '{{.Id}}')" ]; then
+    ok=1
+  else
+    tail -n 30 "$log"
+  fi
+  docker rmi "$tag-rebuild" >/dev/null 2>&1 || true
+  rm -rf "$copy" "$log"
+  [ "$ok" = 1 ]
+}
+check "a one-line change rebuilds on the cached dependency layer" rebuild_cached_dependencies
+
 # Size: the final image against the stripped binary it carries.
 probe="$(docker create "$tag")"
 containers+=("$probe")
