@@ -8,7 +8,6 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.components.image import ServiceImage, ServiceImageArgs
 from infra.components.workload import Workload, WorkloadArgs
 from infra.settings import ConfigError, Settings, load_settings
 from infra.stack_config import read_stack_config
@@ -48,6 +47,10 @@ def image_reference(settings: Settings) -> pulumi.Input[str]:
     image = settings.config.image
     if settings.image_digest is not None:
         return f"{image.repository}@{settings.image_digest}"
+    # Imported here, not at the top: pulumi_docker (with the pkg_resources it loads) costs about a third of a
+    # second, which every render-mode and promotion preview would pay for a build it never runs.
+    from infra.components.image import ServiceImage, ServiceImageArgs
+
     password = None
     if image.registry is not None:
         password = pulumi.Output.secret(image.registry.password.get_secret_value())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -104,3 +106,16 @@ def test_dev_stack_renders_with_a_prebuilt_digest(monkeypatch: pytest.MonkeyPatc
     assert provider["renderYamlToDirectory"] == str(tmp_path)
     image = deployment(result)["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == f"registry.dev.example.com/platform/goapp@{harness.FAKE_DIGEST}"
+
+
+def test_a_prebuilt_digest_never_loads_the_image_builder() -> None:
+    """Render-mode and promotion previews skip pulumi_docker's import (a third of a second of every preview);
+    a fresh interpreter shows whether importing the program pulled it in."""
+    probe = (
+        "import sys; import infra.program; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi_docker', 'pkg_resources')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=harness.REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]", f"importing infra.program loaded {done.stdout.strip()}"
