@@ -30,8 +30,8 @@ func TestAccessLog(t *testing.T) {
 			t.Errorf("access log %s = %#v; want %#v", k, lines[0][k], v)
 		}
 	}
-	if lat, ok := lines[0]["latency_seconds"].(float64); !ok || lat <= 0 {
-		t.Errorf("latency_seconds = %#v; want a positive number", lines[0]["latency_seconds"])
+	if lat, ok := lines[0]["latency_ns"].(float64); !ok || lat <= 0 || lat != float64(int64(lat)) {
+		t.Errorf("latency_ns = %#v; want a positive whole number", lines[0]["latency_ns"])
 	}
 }
 
