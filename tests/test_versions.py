@@ -44,3 +44,12 @@ def test_every_requirement_is_pinned_exactly() -> None:
     ]
     loose = [line for line in lines if "==" not in line]
     assert loose == [], f"unpinned requirements: {loose}"
+
+
+def test_the_bare_gin_floor_runs_goapps_gin() -> None:
+    """The benchmark's bare-Gin floor only tells Gin's cost from goapp's if both build the same Gin release."""
+    gin = r"^\s*(?:require\s+)?(github\.com/gin-gonic/gin) (v\S+)"
+    goapp = pins(REPO_ROOT / "goapp" / "go.mod", gin)
+    floor = pins(REPO_ROOT / "bench" / "baseline" / "go.mod", gin)
+    assert "github.com/gin-gonic/gin" in goapp, "goapp/go.mod does not require Gin"
+    assert floor == goapp, f"bench/baseline/go.mod has {floor} but goapp/go.mod has {goapp}"

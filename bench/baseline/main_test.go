@@ -6,18 +6,31 @@ import (
 	"testing"
 )
 
-// The baseline is only a fair floor if it answers exactly what goapp's /hello answers.
+// Both floors are only fair if they answer exactly what goapp's /hello answers.
 func TestHelloMatchesGoapp(t *testing.T) {
-	rec := httptest.NewRecorder()
-	routes("Hello from Gin!").ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/hello", nil))
-	if rec.Code != http.StatusOK {
-		t.Fatalf("status = %d, want 200", rec.Code)
+	for _, router := range []string{"nethttp", "gin"} {
+		handler, err := routesFor(router, "Hello from Gin!")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/hello", nil))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s: status = %d, want 200", router, rec.Code)
+		}
+		if got, want := rec.Header().Get("Content-Type"), "application/json; charset=utf-8"; got != want {
+			t.Errorf("%s: Content-Type = %q, want %q", router, got, want)
+		}
+		if got, want := rec.Body.String(), `{"message":"Hello from Gin!"}`; got != want {
+			t.Errorf("%s: body = %q, want %q", router, got, want)
+		}
 	}
-	if got, want := rec.Header().Get("Content-Type"), "application/json; charset=utf-8"; got != want {
-		t.Errorf("Content-Type = %q, want %q", got, want)
-	}
-	if got, want := rec.Body.String(), `{"message":"Hello from Gin!"}`; got != want {
-		t.Errorf("body = %q, want %q", got, want)
+}
+
+func TestUnknownRouterIsRefusedByName(t *testing.T) {
+	_, err := routesFor("chi", "x")
+	if err == nil || err.Error() != `-router "chi": want nethttp or gin` {
+		t.Fatalf("err = %v", err)
 	}
 }
 
