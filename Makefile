@@ -11,6 +11,9 @@ STACKS := local dev staging prod
 # Stands for the digest CI pushed when rendering only for review and the gates (render mode builds nothing).
 REVIEW_DIGEST := sha256:5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e
 PYTHON := .venv/bin/python
+# The fast tests: everything but the markers that need the engine, the cluster, the checkers or the benchmark tools
+# (scripts/bench.sh times the same selection).
+UNIT_TESTS := not engine and not cluster and not gates and not bench
 
 .PHONY: help
 help: ## List the targets
@@ -23,7 +26,7 @@ up: ## Deploy STACK (default local: starts this machine's cluster and registry f
 	scripts/up.sh $(STACK)
 
 .PHONY: test
-test: lint unit goapp-test image-test engine-test gates e2e ## The whole suite, as CI runs it
+test: lint unit goapp-test image-test engine-test gates bench-smoke e2e ## The whole suite, as CI runs it
 
 # --- stacks through the real engine ----------------------------------------------------------------
 
@@ -67,7 +70,7 @@ lint: venv ## ruff and mypy on infra/, tests/, policy/ and gates/
 
 .PHONY: unit
 unit: venv ## Fast unit tests: Python with Pulumi mocks (and the policy pack), and Go
-	$(PYTHON) -m pytest -m "not engine and not cluster and not gates" tests
+	$(PYTHON) -m pytest -m "$(UNIT_TESTS)" tests
 	cd goapp && go test ./...
 	cd bench/baseline && go test ./...
 
@@ -104,6 +107,10 @@ e2e: venv bootstrap ## pulumi up on the local cluster and the end-to-end checks
 .PHONY: bench
 bench: ## Benchmarks: bench/results.md and a chart
 	scripts/bench.sh
+
+.PHONY: bench-smoke
+bench-smoke: venv bootstrap ## One short round of every benchmark part but the cluster's, into a temporary directory
+	$(PYTHON) -m pytest -m bench tests
 
 .PHONY: clean
 clean: ## Remove local state and rendered output (not the tool cache)

@@ -4,7 +4,7 @@
 #
 #   scripts/bench.sh [all]      setup, then every part below, then the report
 #   scripts/bench.sh setup      install the pinned tools (wrk, benchstat, the chart's venv); idempotent
-#   scripts/bench.sh service    wrk: goapp /hello vs a bare net/http baseline; notes GET and PUT
+#   scripts/bench.sh service    wrk: goapp /hello vs a bare net/http baseline (and bare Gin); notes GET and PUT
 #   scripts/bench.sh image      image size vs stripped binary; warm rebuild vs cold build
 #   scripts/bench.sh engine     render-mode preview of dev vs a one-resource floor; unit-suite wall time
 #   scripts/bench.sh cluster    warm `make up`; rollout of a config change on the local cluster
@@ -18,7 +18,9 @@
 #
 # Knobs (environment): BENCH_RUNS (default 5, at least 5 for published figures), BENCH_DURATION (wrk run,
 # default 10s), BENCH_WARMUP (default 2s), BENCH_CONNECTIONS (default 64), BENCH_IMAGE_RUNS (default
-# BENCH_RUNS), BENCH_CLIENT_CPU / BENCH_SERVER_CPU (default 0 / 1).
+# BENCH_RUNS), BENCH_CLIENT_CPU / BENCH_SERVER_CPU (default 0 / 1), BENCH_GO_COUNT (default 6) and
+# BENCH_GO_BENCHTIME (default 1s) for the Go benchmarks, BENCH_OUT (default bench/: where data/, results.md,
+# latency.png and go-bench.txt are written; tests/test_bench.py points it at a temporary directory).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,13 +31,17 @@ cache="${GOAPP_CACHE:-$HOME/.cache/goapp}"
 bench_cache="$cache/bench"
 tools="$bench_cache/bin"
 venv="$cache/bench-venv"
-data="$repo/bench/data"
+# Where results go: bench/ by default (the published report); elsewhere for a smoke run that must not touch it.
+out_dir="${BENCH_OUT:-$repo/bench}"
+data="$out_dir/data"
 
 runs="${BENCH_RUNS:-5}"
 image_runs="${BENCH_IMAGE_RUNS:-$runs}"
 duration="${BENCH_DURATION:-10s}"
 warmup="${BENCH_WARMUP:-2s}"
 connections="${BENCH_CONNECTIONS:-64}"
+go_count="${BENCH_GO_COUNT:-6}"
+go_benchtime="${BENCH_GO_BENCHTIME:-1s}"
 client_cpu="${BENCH_CLIENT_CPU:-0}"
 server_cpu="${BENCH_SERVER_CPU:-1}"
 
@@ -48,10 +54,11 @@ die() {
   exit 1
 }
 
-for knob in runs image_runs connections client_cpu server_cpu; do
+for knob in runs image_runs connections client_cpu server_cpu go_count; do
   [[ "${!knob}" =~ ^[0-9]+$ ]] || die "BENCH_${knob^^}=${!knob}: want a non-negative integer"
 done
-(( runs >= 1 && image_runs >= 1 )) || die "BENCH_RUNS and BENCH_IMAGE_RUNS must be at least 1"
+(( runs >= 1 && image_runs >= 1 && go_count >= 1 )) || die "BENCH_RUNS, BENCH_IMAGE_RUNS and BENCH_GO_COUNT must be at least 1"
+[[ "$go_benchtime" =~ ^[0-9]+(ms|s|x)$ ]] || die "BENCH_GO_BENCHTIME=$go_benchtime: want a go test -benchtime such as 1s, 200ms or 100x"
 for knob in duration warmup; do
   [[ "${!knob}" =~ ^[0-9]+[smh]$ ]] || die "BENCH_${knob^^}=${!knob}: want a wrk duration such as 10s"
 done
@@ -202,9 +209,10 @@ start_server() { # <goapp|baseline> <run>
         taskset -c "$server_cpu" "$work/goapp" >/dev/null 2>>"$work/goapp.stderr" &
       ready="/readyz"
       ;;
-    baseline)
+    baseline|gin)
+      # The same binary is both floors: bare net/http, or a bare Gin engine (no middleware).
       env GOMAXPROCS=1 taskset -c "$server_cpu" "$work/baseline" -addr "127.0.0.1:$server_port" \
-        2>>"$work/baseline.stderr" &
+        -router "$([[ "$kind" == gin ]] && echo gin || echo nethttp)" 2>>"$work/$kind.stderr" &
       ready="/hello"
       ;;
   esac
@@ -260,6 +268,7 @@ measure_subject() { # <subject> <run>
     goapp-hello) kind=goapp path=/hello ;;
     goapp-quiet-hello) kind=goapp-quiet path=/hello ;;
     baseline-hello) kind=baseline path=/hello ;;
+    gin-hello) kind=gin path=/hello ;;
     goapp-notes-get) kind=goapp path=/notes/bench ;;
     goapp-notes-put) kind=goapp path=/notes/bench- lua_env=(BENCH_METHOD=PUT BENCH_PUT_NAMES=64 BENCH_BODY_BYTES=256) ;;
     *) die "unknown service subject '$subject'" ;;
@@ -277,23 +286,27 @@ measure_subject() { # <subject> <run>
   stop_server
 }
 
+answer_of() { # <goapp|baseline|gin> -> "<content type> <body>" of its /hello
+  local body type
+  start_server "$1" 0
+  body="$(curl -fsS "http://127.0.0.1:$server_port/hello")"
+  type="$(curl -fsS -o /dev/null -w '%{content_type}' "http://127.0.0.1:$server_port/hello")"
+  stop_server
+  echo "$type $body"
+}
+
 check_same_answer() {
-  local goapp_body baseline_body goapp_type baseline_type
-  start_server goapp 0
-  goapp_body="$(curl -fsS "http://127.0.0.1:$server_port/hello")"
-  goapp_type="$(curl -fsS -o /dev/null -w '%{content_type}' "http://127.0.0.1:$server_port/hello")"
-  stop_server
-  start_server baseline 0
-  baseline_body="$(curl -fsS "http://127.0.0.1:$server_port/hello")"
-  baseline_type="$(curl -fsS -o /dev/null -w '%{content_type}' "http://127.0.0.1:$server_port/hello")"
-  stop_server
-  [[ "$goapp_body" == "$baseline_body" && "$goapp_type" == "$baseline_type" ]] ||
-    die "baseline answers $baseline_type '$baseline_body' but goapp answers $goapp_type '$goapp_body': make them equal"
+  local goapp floor kind
+  goapp="$(answer_of goapp)"
+  for kind in baseline gin; do
+    floor="$(answer_of "$kind")"
+    [[ "$floor" == "$goapp" ]] || die "$kind answers '$floor' but goapp answers '$goapp': make them equal"
+  done
 }
 
 service() {
   local missing cores run subject
-  local -a order=(baseline-hello goapp-hello goapp-quiet-hello goapp-notes-get goapp-notes-put)
+  local -a order=(baseline-hello gin-hello goapp-hello goapp-quiet-hello goapp-notes-get goapp-notes-put)
   cores="$(nproc)"
   for missing in wrk taskset curl go; do
     if ! command -v "$missing" >/dev/null; then part_not_measured service "$missing is not installed (run scripts/bench.sh setup)"; return; fi
@@ -462,9 +475,12 @@ engine() {
     fi
   done
 
+  # The same selection as `make unit` (the Makefile's UNIT_TESTS).
+  local -a unit_command=(.venv/bin/python -m pytest -q -m "not engine and not cluster and not gates and not bench" tests)
+  echo "${unit_command[*]}" >"$data/unit-command.txt"
   for run in $(seq 1 "$runs"); do
     log "engine: unit suite run $run/$runs"
-    seconds="$(cd "$repo" && timed "$work/unit.log" .venv/bin/python -m pytest -m "not engine and not cluster" tests)" ||
+    seconds="$(cd "$repo" && timed "$work/unit.log" "${unit_command[@]}")" ||
       die "the unit suite failed: $(tail -n 15 "$work/unit.log")"
     record engine unit_suite pytest "$run" "$seconds" s
   done
@@ -536,20 +552,22 @@ cluster() {
 # --- go ------------------------------------------------------------------------------------------------
 
 go_benchmarks() {
-  local out="$repo/bench/go-bench.txt" count
+  local out="$out_dir/go-bench.txt" count
   if ! grep -rqs --include='*_test.go' '^func Benchmark' "$repo/goapp"; then
     part_not_measured go "goapp/ has no Go benchmarks (no func Benchmark... in any *_test.go)"
     return
   fi
   part_begin go
-  log "go: go test -bench . -count 6 (a few minutes)"
-  (cd "$repo/goapp" && nice -n 10 go test -run '^$' -bench . -benchmem -count 6 ./...) >"$work/go-bench.txt" 2>&1 ||
+  local -a command=(go test -run '^$' -bench . -benchmem -benchtime "$go_benchtime" -count "$go_count" ./...)
+  echo "cd goapp && ${command[*]}" >"$data/go-command.txt"
+  log "go: ${command[*]}"
+  (cd "$repo/goapp" && nice -n 10 "${command[@]}") >"$work/go-bench.txt" 2>&1 ||
     die "go test -bench failed: $(tail -n 15 "$work/go-bench.txt")"
   mv "$work/go-bench.txt" "$out"
   count="$(grep -c '^Benchmark' "$out")"
   record go benchmark_lines goapp 0 "$count" lines
-  # Run from bench/ so benchstat's column header is the file's name, not this machine's path.
-  (cd "$repo/bench" && "$(benchstat_bin)" go-bench.txt) >"$data/go-benchstat.txt" || die "benchstat cannot read $out"
+  # Run beside the file so benchstat's column header is the file's name, not this machine's path.
+  (cd "$out_dir" && "$(benchstat_bin)" go-bench.txt) >"$data/go-benchstat.txt" || die "benchstat cannot read $out"
   part_measured go
 }
 
@@ -557,9 +575,9 @@ go_benchmarks() {
 
 report() {
   machine
-  "$venv/bin/python" "$repo/bench/report.py" --data "$data" --out "$repo/bench/results.md" \
-    --chart "$repo/bench/latency.png"
-  log "wrote bench/results.md and bench/latency.png"
+  "$venv/bin/python" "$repo/bench/report.py" --data "$data" --out "$out_dir/results.md" \
+    --chart "$out_dir/latency.png"
+  log "wrote $out_dir/results.md and $out_dir/latency.png"
 }
 
 # --- main ----------------------------------------------------------------------------------------------

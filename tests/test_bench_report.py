@@ -1,0 +1,95 @@
+"""bench/report.py: paired ratios, verdicts and what the report says when a part is missing or short."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+import report
+
+
+def write_part(data: Path, part: str, rows: list[tuple[str, str, int, float, str]], status: str) -> None:
+    data.mkdir(parents=True, exist_ok=True)
+    lines = ["metric\tsubject\trun\tvalue\tunit"] + ["\t".join(map(str, r)) for r in rows]
+    (data / f"{part}.tsv").write_text("\n".join(lines) + "\n")
+    (data / f"{part}.status").write_text(status + "\n")
+
+
+def test_ratios_pair_runs_of_the_same_round(tmp_path: Path) -> None:
+    # Round 3 of the bottom subject is missing: its top value must not be paired with anything.
+    write_part(
+        tmp_path,
+        "service",
+        [
+            ("rps", "a", 1, 90, "req/s"),
+            ("rps", "a", 2, 50, "req/s"),
+            ("rps", "a", 3, 10, "req/s"),
+            ("rps", "b", 1, 100, "req/s"),
+            ("rps", "b", 2, 100, "req/s"),
+            ("rps", "b", 0, 7, "req/s"),  # run 0 holds settings, never a round
+        ],
+        "measured",
+    )
+    ratio = report.Records(tmp_path / "service.tsv").paired_ratio("rps", "a", "b")
+    assert ratio == report.Summary(median=0.7, low=0.5, high=0.9, n=2)
+
+
+@pytest.mark.parametrize(
+    ("summary", "at_least", "at_most", "expected"),
+    [
+        (report.Summary(0.91, 0.8, 0.95, 5), 0.90, None, "**met**"),
+        (report.Summary(0.89, 0.8, 0.95, 5), 0.90, None, "**missed**"),
+        (report.Summary(0.30, 0.2, 0.40, 5), None, 0.30, "**met**"),
+        (report.Summary(0.31, 0.2, 0.40, 5), None, 0.30, "**missed**"),
+        (report.Summary(0.95, 0.9, 0.99, 1), 0.90, None, "not judged: 1 run(s), fewer than 5"),
+        (None, 0.90, None, ""),
+    ],
+)
+def test_a_goal_is_judged_on_the_median_of_enough_runs(
+    summary: report.Summary | None, at_least: float | None, at_most: float | None, expected: str
+) -> None:
+    assert report.verdict(summary, at_least=at_least, at_most=at_most) == expected
+
+
+def test_the_service_reading_splits_the_distance_from_the_floor() -> None:
+    reading = report.service_reading(
+        goapp=report.Summary(0.70, 0.6, 0.8, 5),
+        gin=report.Summary(0.92, 0.9, 0.95, 5),
+        quiet=report.Summary(0.85, 0.8, 0.9, 5),
+    )
+    assert "misses the goal (0.700)" in reading
+    assert "Gin alone accounts for 0.080" in reading
+    assert "for 0.070 more" in reading
+    assert "JSON access-log line for 0.150" in reading
+    assert report.service_reading(report.Summary(0.93, 0.9, 0.95, 5), None, None) == ""
+
+
+def test_parts_not_measured_say_why_and_judged_figures_show_their_goal(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_part(
+        data,
+        "engine",
+        [
+            ("preview", "dev", 1, 1.2, "s"),
+            ("preview", "floor", 1, 1.0, "s"),
+            ("resources", "dev", 0, 11, "resources"),
+            ("resources", "floor", 0, 3, "resources"),
+        ],
+        "measured 2026-11-25T15:00Z",
+    )
+    (data / "unit-command.txt").write_text("pytest -m unit-selection tests\n")
+    (data / "image.status").write_text("not measured: Docker is not available (scripts/docker-up.sh: no dockerd)\n")
+    out = tmp_path / "results.md"
+    assert report.main(["--data", str(data), "--out", str(out), "--chart", str(tmp_path / "latency.png")]) == 0
+    text = out.read_text()
+    assert "| Engine (Pulumi, render mode) | measured 2026-11-25T15:00Z |" in text
+    assert "**not measured: Docker is not available (scripts/docker-up.sh: no dockerd)**" in text
+    assert "| Service (wrk on loopback) | not measured: not run yet (scripts/bench.sh service) |" in text
+    assert "| **Preview of dev ÷ one-resource floor** (wall time) | 1.200 | 1.200 | 1.200 | 1 | ≤ 1.25 |" in text
+    assert "not judged: 1 run(s), fewer than 5" in text
+    assert "Unit suite: `pytest -m unit-selection tests`" in text
+    assert not (tmp_path / "latency.png").exists(), "no service data, so no chart"
