@@ -162,6 +162,35 @@ fingerprint() { # component
   } | sha256sum | cut -d' ' -f1
 }
 
+# The loopback ports the components listen on. `up` checks them before it starts anything, so that a port held
+# by another program (say a second cluster from another GOAPP_CACHE, or a registry on :5000) is named at once
+# instead of surfacing minutes later as a component that never becomes ready.
+ports_of() { # component -> host:port it binds, one per line
+  case "$1" in
+    registry) echo "$K8S_REGISTRY" ;;
+    etcd) printf '%s\n' "$ETCD_CLIENT" "$ETCD_PEER" ;;
+    kube-apiserver) echo "127.0.0.1:$K8S_API_PORT" ;;
+    coredns) echo "127.0.0.1:$COREDNS_READY_PORT" ;;
+  esac
+}
+
+check_ports_free() {
+  local c addr port holder
+  local -a busy=()
+  for c in "${COMPONENTS[@]}"; do
+    running "$c" && continue
+    while read -r addr; do
+      [[ -n $addr ]] || continue
+      port=${addr##*:}
+      ss -Hltn "sport = :$port" | grep -q . || continue
+      holder=$(ss -Hltnp "sport = :$port" | grep -o 'users:(([^)]*))' | head -n 1)
+      busy+=("$addr for $c (held by ${holder:-an unknown process})")
+    done < <(ports_of "$c")
+  done
+  ((${#busy[@]} == 0)) || die "port(s) already in use: ${busy[*]}. Stop that program (another goapp cluster: \
+GOAPP_CACHE=<its cache> scripts/cluster.sh stop) and run up again; nothing was started"
+}
+
 STARTED_NOW=""
 start() { # component
   local fp; fp=$(fingerprint "$1")
@@ -362,6 +391,7 @@ cmd_up() {
   PAUSE_IMAGE="$K8S_REGISTRY/goapp/pause:$(basename "$(dirname "$NODE_BIN")" | sed 's/^node-//')"
   mkdir -p "$STATE"
   exec 9>"$STATE/.lock"; flock -w 600 9 || die "another cluster.sh holds $STATE/.lock"
+  check_ports_free
   setup_host_network
   write_configs
   setup_pki
