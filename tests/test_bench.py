@@ -20,10 +20,12 @@ pytestmark = pytest.mark.bench
 
 
 def published() -> dict[str, str]:
+    """Every file under bench/ (the report, the chart, the raw data) by content."""
+    bench = REPO_ROOT / "bench"
     return {
-        path.name: hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in (REPO_ROOT / "bench").glob("*")
-        if path.is_file()
+        str(path.relative_to(bench)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in bench.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
     }
 
 
