@@ -476,8 +476,9 @@ engine() {
   done
 
   # The same selection as `make unit` (the Makefile's UNIT_TESTS).
-  local -a unit_command=(.venv/bin/python -m pytest -q -m "not engine and not cluster and not gates and not bench" tests)
-  echo "${unit_command[*]}" >"$data/unit-command.txt"
+  local selection="not engine and not cluster and not gates and not bench"
+  local -a unit_command=(.venv/bin/python -m pytest -q -m "$selection" tests)
+  echo ".venv/bin/python -m pytest -q -m \"$selection\" tests" >"$data/unit-command.txt"
   for run in $(seq 1 "$runs"); do
     log "engine: unit suite run $run/$runs"
     seconds="$(cd "$repo" && timed "$work/unit.log" "${unit_command[@]}")" ||
@@ -559,7 +560,7 @@ go_benchmarks() {
   fi
   part_begin go
   local -a command=(go test -run '^$' -bench . -benchmem -benchtime "$go_benchtime" -count "$go_count" ./...)
-  echo "cd goapp && ${command[*]}" >"$data/go-command.txt"
+  echo "cd goapp && go test -run '^\$' -bench . -benchmem -benchtime $go_benchtime -count $go_count ./..." >"$data/go-command.txt"
   log "go: ${command[*]}"
   (cd "$repo/goapp" && nice -n 10 "${command[@]}") >"$work/go-bench.txt" 2>&1 ||
     die "go test -bench failed: $(tail -n 15 "$work/go-bench.txt")"
