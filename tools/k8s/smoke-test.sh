@@ -150,8 +150,7 @@ fi
 
 kubectl -n "$ns" set env deployment/smoke MESSAGE=second >/dev/null
 served_second() { # kube-proxy drops the old pod's endpoint a moment after the rollout completes
-  local i
-  for i in $(seq 30); do body=$(get) && [[ $body == second* ]] && return 0; sleep 1; done
+  for _ in $(seq 30); do body=$(get) && [[ $body == second* ]] && return 0; sleep 1; done
   return 1
 }
 if kubectl -n "$ns" rollout status deployment/smoke --timeout=180s >/dev/null && served_second; then
@@ -160,11 +159,13 @@ else
   fail "rollout: served '${body:-}'"
 fi
 
-kubectl -n "$ns" apply -f - >/dev/null <<EOF
+# A Job under the restricted profile running the smoke image with the given arguments (a YAML flow list).
+apply_job() { # name args
+  kubectl -n "$ns" apply -f - >/dev/null <<EOF
 apiVersion: batch/v1
 kind: Job
 metadata:
-  name: resolve
+  name: $1
 spec:
   backoffLimit: 2
   template:
@@ -175,13 +176,16 @@ spec:
         runAsUser: 65532
         seccompProfile: {type: RuntimeDefault}
       containers:
-        - name: resolve
+        - name: $1
           image: $image
-          args: [resolve, smoke.$ns.svc.cluster.local]
+          args: $2
           securityContext:
             allowPrivilegeEscalation: false
             capabilities: {drop: [ALL]}
 EOF
+}
+
+apply_job resolve "[resolve, smoke.$ns.svc.cluster.local]"
 cluster_ip=$(kubectl -n "$ns" get service smoke -o jsonpath='{.spec.clusterIP}')
 if kubectl -n "$ns" wait job/resolve --for=condition=Complete --timeout=90s >/dev/null &&
    kubectl -n "$ns" logs job/resolve | grep -q "$cluster_ip"; then
@@ -190,28 +194,7 @@ else
   fail "cluster DNS job: $(kubectl -n "$ns" logs job/resolve 2>&1 | tail -3)"
 fi
 
-kubectl -n "$ns" apply -f - >/dev/null <<EOF
-apiVersion: batch/v1
-kind: Job
-metadata:
-  name: apiversion
-spec:
-  backoffLimit: 2
-  template:
-    spec:
-      restartPolicy: Never
-      securityContext:
-        runAsNonRoot: true
-        runAsUser: 65532
-        seccompProfile: {type: RuntimeDefault}
-      containers:
-        - name: apiversion
-          image: $image
-          args: [apiversion]
-          securityContext:
-            allowPrivilegeEscalation: false
-            capabilities: {drop: [ALL]}
-EOF
+apply_job apiversion "[apiversion]"
 if kubectl -n "$ns" wait job/apiversion --for=condition=Complete --timeout=90s >/dev/null &&
    kubectl -n "$ns" logs job/apiversion | grep -qx "kubernetes $K8S_VERSION"; then
   ok "a pod reaches the API server through the kubernetes Service: $(kubectl -n "$ns" logs job/apiversion)"
