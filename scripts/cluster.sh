@@ -175,15 +175,15 @@ ports_of() { # component -> host:port it binds, one per line
 }
 
 check_ports_free() {
-  local c addr port holder
+  local c addr listeners holder
   local -a busy=()
   for c in "${COMPONENTS[@]}"; do
     running "$c" && continue
     while read -r addr; do
       [[ -n $addr ]] || continue
-      port=${addr##*:}
-      ss -Hltn "sport = :$port" | grep -q . || continue
-      holder=$(ss -Hltnp "sport = :$port" | grep -o 'users:(([^)]*))' | head -n 1)
+      listeners=$(ss -Hltnp "sport = :${addr##*:}")
+      [[ -n $listeners ]] || continue
+      holder=$(grep -o 'users:(([^)]*))' <<<"$listeners" | head -n 1)
       busy+=("$addr for $c (held by ${holder:-an unknown process})")
     done < <(ports_of "$c")
   done
