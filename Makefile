@@ -12,7 +12,7 @@ STACKS := local dev staging prod
 REVIEW_DIGEST := sha256:5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e
 PYTHON := .venv/bin/python
 # The fast tests: everything but the markers that need the engine, the cluster, the checkers or the benchmark tools
-# (scripts/bench.sh times the same selection).
+# (scripts/bench.sh reads this line and times the same selection).
 UNIT_TESTS := not engine and not cluster and not gates and not bench
 
 .PHONY: help

@@ -475,8 +475,10 @@ engine() {
     fi
   done
 
-  # The same selection as `make unit` (the Makefile's UNIT_TESTS).
-  local selection="not engine and not cluster and not gates and not bench"
+  # The same selection as `make unit`, read from the Makefile so the two cannot drift apart.
+  local selection
+  selection="$(sed -n 's/^UNIT_TESTS := //p' "$repo/Makefile")"
+  [[ -n "$selection" ]] || die "the Makefile defines no UNIT_TESTS := <pytest marker expression>"
   local -a unit_command=(.venv/bin/python -m pytest -q -m "$selection" tests)
   echo ".venv/bin/python -m pytest -q -m \"$selection\" tests" >"$data/unit-command.txt"
   for run in $(seq 1 "$runs"); do
