@@ -1,6 +1,10 @@
 package server
 
 import (
+	"strconv"
+	"sync"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -10,6 +14,37 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+
+	// series caches each label set's counter and histogram: resolving three label values (hashed and checked
+	// for UTF-8, twice) on every request cost more than recording it. Its keys are as bounded as the labels.
+	series sync.Map // requestLabels → *requestSeries
+}
+
+type requestLabels struct {
+	method, route string
+	code          int
+}
+
+type requestSeries struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
+}
+
+// observeRequest counts one answered request and its duration. method and route must already be bounded (see
+// methodLabel and routeUnmatched).
+func (m *metrics) observeRequest(method, route string, code int, elapsed time.Duration) {
+	labels := requestLabels{method: method, route: route, code: code}
+	cached, ok := m.series.Load(labels)
+	if !ok {
+		codeLabel := strconv.Itoa(code)
+		cached, _ = m.series.LoadOrStore(labels, &requestSeries{
+			count:    m.requests.WithLabelValues(method, route, codeLabel),
+			duration: m.duration.WithLabelValues(method, route, codeLabel),
+		})
+	}
+	series := cached.(*requestSeries)
+	series.count.Inc()
+	series.duration.Observe(elapsed.Seconds())
 }
 
 // newMetrics registers everything on the given registry, never the global one, so that every server (and every

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -84,10 +83,7 @@ func (s *Server) observe() gin.HandlerFunc {
 			route = routeUnmatched
 		}
 		status := c.Writer.Status()
-		method := methodLabel(c.Request.Method)
-		code := strconv.Itoa(status)
-		s.metrics.requests.WithLabelValues(method, route, code).Inc()
-		s.metrics.duration.WithLabelValues(method, route, code).Observe(elapsed.Seconds())
+		s.metrics.observeRequest(methodLabel(c.Request.Method), route, status, elapsed)
 
 		level := slog.LevelInfo
 		switch {
