@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -18,6 +17,7 @@ import (
 	"syscall"
 
 	"goapp/internal/config"
+	"goapp/internal/logging"
 	"goapp/internal/notes"
 	"goapp/internal/server"
 )
@@ -59,9 +59,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logs := logging.New(stdout, cfg.LogLevel)
+	// Closing writes the access lines still buffered, whatever way run ends.
+	defer func() { _ = logs.Close() }()
 	build := server.BuildInfo{Version: version, Commit: commit, GoVersion: runtime.Version()}
-	srv, err := server.New(cfg, logger, notes.New(cfg.DataDir), build)
+	srv, err := server.New(cfg, server.Logs{Logger: logs.Logger, AccessLog: logs.Access}, notes.New(cfg.DataDir), build)
 	if err != nil {
 		return err
 	}

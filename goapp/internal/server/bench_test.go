@@ -15,7 +15,8 @@ import (
 func benchServer(b *testing.B) *Server {
 	cfg := testConfig(b)
 	cfg.LogLevel = slog.LevelInfo
-	s, err := New(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), notes.New(cfg.DataDir), testBuild)
+	lines := slog.NewJSONHandler(io.Discard, nil)
+	s, err := New(cfg, Logs{Logger: slog.New(lines), AccessLog: lines}, notes.New(cfg.DataDir), testBuild)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -93,7 +93,7 @@ func (s *Server) observe() gin.HandlerFunc {
 			level = slog.LevelDebug
 		}
 		ctx := c.Request.Context()
-		handler := s.logger.Handler()
+		handler := s.accessLog
 		if !handler.Enabled(ctx, level) {
 			return
 		}

@@ -1,13 +1,18 @@
 package server
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/gin-gonic/gin"
+
+	"goapp/internal/notes"
 )
 
 func TestAccessLog(t *testing.T) {
@@ -185,5 +190,40 @@ func TestMetricsAreIsolatedPerServer(t *testing.T) {
 	do(a, "GET", "/hello", nil, nil)
 	if strings.Contains(scrape(t, b), `route="/hello"`) {
 		t.Fatal("a request to one server shows in another server's metrics")
+	}
+}
+
+// Access lines go to Logs.AccessLog (buffered in production), everything else to Logs.Logger (written at once).
+func TestAccessLinesGoToTheAccessLog(t *testing.T) {
+	cfg := testConfig(t)
+	events, access := &logBuffer{}, &logBuffer{}
+	s, err := New(cfg, Logs{
+		Logger:    slog.New(slog.NewJSONHandler(events, &slog.HandlerOptions{Level: cfg.LogLevel})),
+		AccessLog: slog.NewJSONHandler(access, &slog.HandlerOptions{Level: cfg.LogLevel}),
+	}, notes.New(cfg.DataDir), testBuild)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.prepare(context.Background())
+	do(s, "GET", "/hello", nil, nil)
+
+	if got := access.find(t, "request"); len(got) != 1 || got[0]["route"] != "/hello" {
+		t.Errorf("access log = %v; want the /hello line", access.entries(t))
+	}
+	if got := events.find(t, "request"); len(got) != 0 {
+		t.Errorf("an access line reached the event logger: %v", got)
+	}
+	if got := events.find(t, "ready"); len(got) != 1 {
+		t.Errorf("event log = %v; want the ready line there", events.entries(t))
+	}
+}
+
+func TestNewWantsBothLogs(t *testing.T) {
+	cfg := testConfig(t)
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	for _, logs := range []Logs{{Logger: logger}, {AccessLog: logger.Handler()}} {
+		if _, err := New(cfg, logs, notes.New(cfg.DataDir), testBuild); err == nil || !strings.Contains(err.Error(), "Logger and AccessLog") {
+			t.Errorf("New(%+v) = %v; want an error naming Logger and AccessLog", logs, err)
+		}
 	}
 }

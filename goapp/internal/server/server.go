@@ -25,14 +25,22 @@ type BuildInfo struct {
 	GoVersion string `json:"go_version"`
 }
 
+// Logs is where a server writes: Logger for lifecycle events, warnings and errors, AccessLog for the one line
+// per request (logging.Sink gives a buffered one).
+type Logs struct {
+	Logger    *slog.Logger
+	AccessLog slog.Handler
+}
+
 // Server is one instance of the API with its own state, metrics registry and store.
 type Server struct {
-	cfg     config.Config
-	logger  *slog.Logger
-	store   *notes.Store
-	build   BuildInfo
-	metrics *metrics
-	handler http.Handler
+	cfg       config.Config
+	logger    *slog.Logger
+	accessLog slog.Handler
+	store     *notes.Store
+	build     BuildInfo
+	metrics   *metrics
+	handler   http.Handler
 
 	// started turns true once the data directory passed its write check; draining turns true when shutdown
 	// begins. Together they decide /readyz and /startupz.
@@ -44,10 +52,14 @@ type Server struct {
 }
 
 // New builds a server from its dependencies. It does not touch the disk or the network.
-func New(cfg config.Config, logger *slog.Logger, store *notes.Store, build BuildInfo) (*Server, error) {
+func New(cfg config.Config, logs Logs, store *notes.Store, build BuildInfo) (*Server, error) {
+	if logs.Logger == nil || logs.AccessLog == nil {
+		return nil, errors.New("server.New: Logs needs both Logger and AccessLog")
+	}
 	s := &Server{
 		cfg:          cfg,
-		logger:       logger,
+		logger:       logs.Logger,
+		accessLog:    logs.AccessLog,
 		store:        store,
 		build:        build,
 		metrics:      newMetrics(prometheus.NewRegistry(), build),
