@@ -123,7 +123,7 @@ def service_reading(goapp: Summary | None, gin: Summary | None, quiet: Summary |
     return (
         f"Reading: goapp as shipped misses the goal ({goapp.median:.3f}). Of the distance from the floor, Gin "
         f"alone accounts for {1 - gin.median:.3f}, goapp's per-request work without the access log (request id, "
-        f"metrics, panic recovery, the server's read and write deadlines) for {gin.median - quiet.median:.3f} "
+        f"metrics, panic recovery, the server's read, write and idle deadlines) for {gin.median - quiet.median:.3f} "
         "more, and the JSON access-log line for "
         f"{quiet.median - goapp.median:.3f} (medians of paired ratios; they need not add up exactly)."
     )
