@@ -30,7 +30,8 @@ type Sink struct {
 	out *zapcore.BufferedWriteSyncer
 	// Logger writes each record at once, after any buffered access lines.
 	Logger *slog.Logger
-	// Access is for access lines: a record waits in the buffer until the next flush.
+	// Access is for access lines: a record waits in the buffer until the next flush. (The server sends its
+	// 5xx access lines, which are errors, to Logger instead.)
 	Access slog.Handler
 }
 
