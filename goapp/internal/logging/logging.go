@@ -1,5 +1,5 @@
-// Package logging is where goapp's JSON log lines go: access lines (one per request) wait in a buffer, every
-// other line is written at once.
+// Package logging is where goapp's JSON log lines go: access lines (one per request) below error level wait in
+// a buffer, every other line is written at once.
 //
 // In a container, stdout is a pipe to the runtime's log shim, so writing each access line on its own costs a
 // system call and a wake-up of the shim per request. Buffered, they go out together at least every
@@ -13,6 +13,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math"
 	"time"
 
 	"go.uber.org/zap/zapcore"
@@ -30,8 +31,8 @@ type Sink struct {
 	out *zapcore.BufferedWriteSyncer
 	// Logger writes each record at once, after any buffered access lines.
 	Logger *slog.Logger
-	// Access is for access lines: a record waits in the buffer until the next flush. (The server sends its
-	// 5xx access lines, which are errors, to Logger instead.)
+	// Access is for access lines: a record waits in the buffer until the next flush, unless it is an error
+	// (a 5xx answer), which is written at once like every other error.
 	Access slog.Handler
 }
 
@@ -45,8 +46,8 @@ func New(w io.Writer, level slog.Leveler) *Sink {
 	lines := slog.NewJSONHandler(out, &slog.HandlerOptions{Level: level})
 	return &Sink{
 		out:    out,
-		Logger: slog.New(flushing{Handler: lines, flush: out.Sync}),
-		Access: lines,
+		Logger: slog.New(flushing{Handler: lines, flush: out.Sync, from: everyLevel}),
+		Access: flushing{Handler: lines, flush: out.Sync, from: slog.LevelError},
 	}
 }
 
@@ -59,14 +60,21 @@ func (s *Sink) Close() error {
 // wait for the disk, and a pipe's EINVAL from fsync is not reported as a failure.
 type flushOnly struct{ io.Writer }
 
-// flushing writes each record, then everything buffered.
+// everyLevel is below every slog level: a handler flushing from it flushes after each record.
+const everyLevel = slog.Level(math.MinInt)
+
+// flushing writes each record, then, for records at level from or above, everything buffered.
 type flushing struct {
 	slog.Handler
 	flush func() error
+	from  slog.Level
 }
 
 func (h flushing) Handle(ctx context.Context, r slog.Record) error {
 	err := h.Handler.Handle(ctx, r)
+	if r.Level < h.from {
+		return err
+	}
 	if ferr := h.flush(); err == nil {
 		err = ferr
 	}
@@ -74,9 +82,9 @@ func (h flushing) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (h flushing) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return flushing{Handler: h.Handler.WithAttrs(attrs), flush: h.flush}
+	return flushing{Handler: h.Handler.WithAttrs(attrs), flush: h.flush, from: h.from}
 }
 
 func (h flushing) WithGroup(name string) slog.Handler {
-	return flushing{Handler: h.Handler.WithGroup(name), flush: h.flush}
+	return flushing{Handler: h.Handler.WithGroup(name), flush: h.flush, from: h.from}
 }

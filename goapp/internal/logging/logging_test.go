@@ -93,6 +93,30 @@ func TestAccessLinesWaitForTheNextLine(t *testing.T) {
 	}
 }
 
+// A 5xx access line is an error: it is written at once, with the access lines buffered before it.
+func TestAnErrorAccessLineIsWrittenAtOnce(t *testing.T) {
+	out := &output{}
+	s := New(out, slog.LevelInfo)
+	defer s.Close()
+
+	access(t, s, "a1")
+	r := slog.NewRecord(time.Now(), slog.LevelError, "a500", 0)
+	if err := s.Access.Handle(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := out.messages(t), []string{"a1", "a500"}; !slices.Equal(got, want) {
+		t.Fatalf("written %v; want %v at once, in order", got, want)
+	}
+	// A handler derived from Access keeps its rule.
+	access(t, s, "a2")
+	if err := s.Access.WithAttrs([]slog.Attr{slog.String("k", "v")}).Handle(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := out.messages(t), []string{"a1", "a500", "a2", "a500"}; !slices.Equal(got, want) {
+		t.Fatalf("written %v; want %v", got, want)
+	}
+}
+
 func TestAccessLinesAreFlushedWithinTheInterval(t *testing.T) {
 	out := &output{}
 	s := New(out, slog.LevelInfo)

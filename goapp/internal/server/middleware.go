@@ -94,10 +94,6 @@ func (s *Server) observe() gin.HandlerFunc {
 		}
 		ctx := c.Request.Context()
 		handler := s.accessLog
-		if level >= slog.LevelError {
-			// A 5xx line is written at once, like every other error, instead of waiting in the access buffer.
-			handler = s.logger.Handler()
-		}
 		if !handler.Enabled(ctx, level) {
 			return
 		}

@@ -216,18 +216,6 @@ func TestAccessLinesGoToTheAccessLog(t *testing.T) {
 	if got := events.find(t, "ready"); len(got) != 1 {
 		t.Errorf("event log = %v; want the ready line there", events.entries(t))
 	}
-
-	// A 5xx access line is an error: it goes where errors are written at once.
-	r := gin.New()
-	r.Use(s.requestID(), s.observe(), s.recovery())
-	r.GET("/boom", func(*gin.Context) { panic("kaboom") })
-	r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/boom", nil))
-	if got := events.find(t, "request"); len(got) != 1 || got[0]["status"] != float64(500) {
-		t.Errorf("event log has access lines %v; want the 500 line", got)
-	}
-	if got := access.find(t, "request"); len(got) != 1 {
-		t.Errorf("access log = %v; want only the /hello line", got)
-	}
 }
 
 func TestNewWantsBothLogs(t *testing.T) {
