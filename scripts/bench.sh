@@ -109,6 +109,17 @@ part_not_measured() { # <part> <reason>
   log "$1: not measured: $2"
 }
 
+# A command array as the line a reader would paste into a shell: words with anything but plain characters go in
+# single quotes (`${array[*]}` would drop the quoting that words like '^$' need).
+command_line() { # <word...>
+  local word line=""
+  for word in "$@"; do
+    [[ "$word" =~ ^[A-Za-z0-9_./=:,+-]+$ ]] || word="'${word//\'/\'\\\'\'}'"
+    line+="${line:+ }$word"
+  done
+  echo "$line"
+}
+
 # Wall time of a command in seconds with millisecond resolution; the command's output goes to <log>.
 timed() { # <log> <command...>  -> prints seconds; fails with the command
   local logfile="$1" start end; shift
@@ -480,7 +491,7 @@ engine() {
   selection="$(sed -n 's/^UNIT_TESTS := //p' "$repo/Makefile")"
   [[ -n "$selection" ]] || die "the Makefile defines no UNIT_TESTS := <pytest marker expression>"
   local -a unit_command=(.venv/bin/python -m pytest -q -m "$selection" tests)
-  echo ".venv/bin/python -m pytest -q -m \"$selection\" tests" >"$data/unit-command.txt"
+  command_line "${unit_command[@]}" >"$data/unit-command.txt"
   for run in $(seq 1 "$runs"); do
     log "engine: unit suite run $run/$runs"
     seconds="$(cd "$repo" && timed "$work/unit.log" "${unit_command[@]}")" ||
@@ -562,8 +573,8 @@ go_benchmarks() {
   fi
   part_begin go
   local -a command=(go test -run '^$' -bench . -benchmem -benchtime "$go_benchtime" -count "$go_count" ./...)
-  echo "cd goapp && go test -run '^\$' -bench . -benchmem -benchtime $go_benchtime -count $go_count ./..." >"$data/go-command.txt"
-  log "go: ${command[*]}"
+  echo "cd goapp && $(command_line "${command[@]}")" >"$data/go-command.txt"
+  log "go: $(command_line "${command[@]}")"
   (cd "$repo/goapp" && nice -n 10 "${command[@]}") >"$work/go-bench.txt" 2>&1 ||
     die "go test -bench failed: $(tail -n 15 "$work/go-bench.txt")"
   mv "$work/go-bench.txt" "$out"
