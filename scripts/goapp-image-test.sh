@@ -72,8 +72,7 @@ rebuild_cached_dependencies() {
   copy="$(mktemp -d)"
   log="$copy.log"
   cp -R "$root/goapp/." "$copy/"
-  sed -i 's/^\(	DefaultMessage *= \)".*"/\1"Hello from the cache check!"/' "$copy/internal/config/config.go"
-  grep -q 'Hello from the cache check!' "$copy/internal/config/config.go" || { echo "DefaultMessage not found"; return 1; }
+  "$root/scripts/set-default-message.sh" "$copy" "Hello from the cache check!" || return 1
   if nice -n 10 docker build --network=host "${build_args[@]}" -t "$tag-rebuild" "$copy" >"$log" 2>&1 &&
     grep -A1 'RUN xargs go build' "$log" | grep -q 'Using cache' &&
     [ "$(docker image inspect -f '{{.Id}}' "$tag-rebuild")" != "$(inspect '{{.Id}}')" ]; then
