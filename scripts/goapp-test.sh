@@ -45,6 +45,7 @@ CGO_ENABLED=1 "${go_nice[@]}" test -race -count=1 ./...
 fuzz_targets=(
   "FuzzStore ./internal/notes"
   "FuzzNoteRequest ./internal/server"
+  "FuzzAccessLine ./internal/logging"
 )
 for entry in "${fuzz_targets[@]}"; do
   read -r target pkg <<<"$entry"

@@ -13,7 +13,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"math"
 	"time"
 
 	"go.uber.org/zap/zapcore"
@@ -31,9 +30,9 @@ type Sink struct {
 	out *zapcore.BufferedWriteSyncer
 	// Logger writes each record at once, after any buffered access lines.
 	Logger *slog.Logger
-	// Access is for access lines: a record waits in the buffer until the next flush, unless it is an error
+	// Access is for access lines: a line waits in the buffer until the next flush, unless it is an error
 	// (a 5xx answer), which is written at once like every other error.
-	Access slog.Handler
+	Access *AccessLog
 }
 
 // New makes a sink of JSON lines at level and above on w. Close it to write what is buffered.
@@ -46,8 +45,8 @@ func New(w io.Writer, level slog.Leveler) *Sink {
 	lines := slog.NewJSONHandler(out, &slog.HandlerOptions{Level: level})
 	return &Sink{
 		out:    out,
-		Logger: slog.New(flushing{Handler: lines, flush: out.Sync, from: everyLevel}),
-		Access: flushing{Handler: lines, flush: out.Sync, from: slog.LevelError},
+		Logger: slog.New(flushing{Handler: lines, flush: out.Sync}),
+		Access: &AccessLog{w: out, level: level, flush: out.Sync, flushFrom: slog.LevelError},
 	}
 }
 
@@ -60,21 +59,14 @@ func (s *Sink) Close() error {
 // wait for the disk, and a pipe's EINVAL from fsync is not reported as a failure.
 type flushOnly struct{ io.Writer }
 
-// everyLevel is below every slog level: a handler flushing from it flushes after each record.
-const everyLevel = slog.Level(math.MinInt)
-
-// flushing writes each record, then, for records at level from or above, everything buffered.
+// flushing writes each record, then everything buffered.
 type flushing struct {
 	slog.Handler
 	flush func() error
-	from  slog.Level
 }
 
 func (h flushing) Handle(ctx context.Context, r slog.Record) error {
 	err := h.Handler.Handle(ctx, r)
-	if r.Level < h.from {
-		return err
-	}
 	if ferr := h.flush(); err == nil {
 		err = ferr
 	}
@@ -82,9 +74,9 @@ func (h flushing) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (h flushing) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return flushing{Handler: h.Handler.WithAttrs(attrs), flush: h.flush, from: h.from}
+	return flushing{Handler: h.Handler.WithAttrs(attrs), flush: h.flush}
 }
 
 func (h flushing) WithGroup(name string) slog.Handler {
-	return flushing{Handler: h.Handler.WithGroup(name), flush: h.flush, from: h.from}
+	return flushing{Handler: h.Handler.WithGroup(name), flush: h.flush}
 }

@@ -1,7 +1,6 @@
 package logging
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -46,6 +45,7 @@ func (o *output) text() string {
 	return strings.Join(o.writes, "")
 }
 
+// messages names each line written so far: its msg, or an access line's path.
 func (o *output) messages(t *testing.T) []string {
 	t.Helper()
 	var msgs []string
@@ -53,19 +53,22 @@ func (o *output) messages(t *testing.T) []string {
 		if line == "" {
 			continue
 		}
-		var e struct{ Msg string }
+		var e struct{ Msg, Path string }
 		if err := json.Unmarshal([]byte(line), &e); err != nil {
 			t.Fatalf("not a JSON line: %q: %v", line, err)
+		}
+		if e.Msg == "request" {
+			e.Msg = e.Path // an access line: its path names it
 		}
 		msgs = append(msgs, e.Msg)
 	}
 	return msgs
 }
 
-func access(t *testing.T, s *Sink, msg string) {
+// access writes an access line at level whose path is name; paths tells the lines apart.
+func access(t *testing.T, s *Sink, level slog.Level, name string) {
 	t.Helper()
-	r := slog.NewRecord(time.Now(), slog.LevelInfo, msg, 0)
-	if err := s.Access.Handle(context.Background(), r); err != nil {
+	if err := s.Access.Write(level, Request{Time: time.Now(), Method: "GET", Path: name, Status: 200}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -75,8 +78,8 @@ func TestAccessLinesWaitForTheNextLine(t *testing.T) {
 	s := New(out, slog.LevelInfo)
 	defer s.Close()
 
-	access(t, s, "a1")
-	access(t, s, "a2")
+	access(t, s, slog.LevelInfo, "a1")
+	access(t, s, slog.LevelInfo, "a2")
 	if got := out.text(); got != "" {
 		t.Fatalf("access lines were written before any flush: %q", got)
 	}
@@ -99,21 +102,14 @@ func TestAnErrorAccessLineIsWrittenAtOnce(t *testing.T) {
 	s := New(out, slog.LevelInfo)
 	defer s.Close()
 
-	access(t, s, "a1")
-	r := slog.NewRecord(time.Now(), slog.LevelError, "a500", 0)
-	if err := s.Access.Handle(context.Background(), r); err != nil {
-		t.Fatal(err)
-	}
+	access(t, s, slog.LevelInfo, "a1")
+	access(t, s, slog.LevelError, "a500")
 	if got, want := out.messages(t), []string{"a1", "a500"}; !slices.Equal(got, want) {
 		t.Fatalf("written %v; want %v at once, in order", got, want)
 	}
-	// A handler derived from Access keeps its rule.
-	access(t, s, "a2")
-	if err := s.Access.WithAttrs([]slog.Attr{slog.String("k", "v")}).Handle(context.Background(), r); err != nil {
-		t.Fatal(err)
-	}
-	if got, want := out.messages(t), []string{"a1", "a500", "a2", "a500"}; !slices.Equal(got, want) {
-		t.Fatalf("written %v; want %v", got, want)
+	access(t, s, slog.LevelWarn, "a4xx")
+	if got, want := out.messages(t), []string{"a1", "a500"}; !slices.Equal(got, want) {
+		t.Fatalf("written %v; want a line below error level to wait", got)
 	}
 }
 
@@ -122,7 +118,7 @@ func TestAccessLinesAreFlushedWithinTheInterval(t *testing.T) {
 	s := New(out, slog.LevelInfo)
 	defer s.Close()
 
-	access(t, s, "a1")
+	access(t, s, slog.LevelInfo, "a1")
 	deadline := time.Now().Add(20 * FlushInterval)
 	for out.text() == "" {
 		if time.Now().After(deadline) {
@@ -138,7 +134,7 @@ func TestAccessLinesAreFlushedWithinTheInterval(t *testing.T) {
 func TestCloseWritesWhatIsBuffered(t *testing.T) {
 	out := &output{}
 	s := New(out, slog.LevelInfo)
-	access(t, s, "a1")
+	access(t, s, slog.LevelInfo, "a1")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +152,7 @@ func TestFullBufferIsWrittenWithoutSplittingALine(t *testing.T) {
 	long := strings.Repeat("x", 1000)
 	n := 2 * BufferSize / len(long)
 	for range n {
-		access(t, s, long)
+		access(t, s, slog.LevelInfo, long)
 	}
 	if out.text() == "" {
 		t.Fatalf("%d bytes of access lines buffered; want the buffer (%d bytes) written when full", n*len(long), BufferSize)
@@ -174,9 +170,10 @@ func TestLevelAndAttrs(t *testing.T) {
 	defer s.Close()
 
 	s.Logger.Info("dropped")
-	if s.Access.Enabled(context.Background(), slog.LevelInfo) {
-		t.Error("access handler enabled at info with level warn")
+	if s.Access.Enabled(slog.LevelInfo) || !s.Access.Enabled(slog.LevelWarn) {
+		t.Error("access log: want disabled at info and enabled at warn with level warn")
 	}
+	access(t, s, slog.LevelInfo, "dropped")
 	// A logger derived with attributes still writes at once.
 	s.Logger.With("component", "store").Warn("slow disk")
 	s.Logger.WithGroup("g").Error("failed", "k", "v")

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"goapp/internal/logging"
 	"goapp/internal/notes"
 )
 
@@ -15,8 +16,8 @@ import (
 func benchServer(b *testing.B) *Server {
 	cfg := testConfig(b)
 	cfg.LogLevel = slog.LevelInfo
-	lines := slog.NewJSONHandler(io.Discard, nil)
-	s, err := New(cfg, Logs{Logger: slog.New(lines), AccessLog: lines}, notes.New(cfg.DataDir), testBuild)
+	logs := Logs{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), AccessLog: logging.NewAccessLog(io.Discard, cfg.LogLevel)}
+	s, err := New(cfg, logs, notes.New(cfg.DataDir), testBuild)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"goapp/internal/config"
+	"goapp/internal/logging"
 	"goapp/internal/notes"
 )
 
@@ -82,7 +83,8 @@ func newServer(t testing.TB, cfg config.Config, prepare bool) (*Server, *logBuff
 	t.Helper()
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	s, err := New(cfg, Logs{Logger: logger, AccessLog: logger.Handler()}, notes.New(cfg.DataDir), testBuild)
+	s, err := New(cfg, Logs{Logger: logger, AccessLog: logging.NewAccessLog(logs, cfg.LogLevel)}, notes.New(cfg.DataDir),
+		testBuild)
 	if err != nil {
 		t.Fatal(err)
 	}

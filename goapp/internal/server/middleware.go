@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"goapp/internal/logging"
 )
 
 const (
@@ -92,27 +94,21 @@ func (s *Server) observe() gin.HandlerFunc {
 		case isProbe(route) && status < http.StatusBadRequest:
 			level = slog.LevelDebug
 		}
-		ctx := c.Request.Context()
-		handler := s.accessLog
-		if !handler.Enabled(ctx, level) {
+		if !s.accessLog.Enabled(level) {
 			return
 		}
-		// The record is handed to the handler directly: Logger.LogAttrs would walk the stack for the caller on
-		// every request, and an access log line's caller is always this one.
-		record := slog.NewRecord(start.Add(elapsed), level, "request", 0)
-		record.AddAttrs(
-			slog.String(requestIDKey, requestIDOf(c)),
-			slog.String("method", c.Request.Method),
-			slog.String("route", route),
-			slog.String("path", c.Request.URL.Path),
-			slog.Int("status", status),
-			// Whole nanoseconds: slog's JSON handler encodes a float through encoding/json, which alone cost
-			// about a tenth of the whole request.
-			slog.Int64("latency_ns", elapsed.Nanoseconds()),
-			slog.Int("bytes", max(c.Writer.Size(), 0)),
-			slog.String("client_ip", c.ClientIP()),
-		)
-		_ = handler.Handle(ctx, record) // as with Logger.LogAttrs, a failed log write does not fail the request
+		// A failed log write does not fail the request.
+		_ = s.accessLog.Write(level, logging.Request{
+			Time:     start.Add(elapsed),
+			ID:       requestIDOf(c),
+			Method:   c.Request.Method,
+			Route:    route,
+			Path:     c.Request.URL.Path,
+			Status:   status,
+			Latency:  elapsed,
+			Bytes:    max(c.Writer.Size(), 0),
+			ClientIP: c.ClientIP(),
+		})
 	}
 }
 

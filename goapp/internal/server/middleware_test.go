@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"goapp/internal/logging"
 	"goapp/internal/notes"
 )
 
@@ -199,7 +200,7 @@ func TestAccessLinesGoToTheAccessLog(t *testing.T) {
 	events, access := &logBuffer{}, &logBuffer{}
 	s, err := New(cfg, Logs{
 		Logger:    slog.New(slog.NewJSONHandler(events, &slog.HandlerOptions{Level: cfg.LogLevel})),
-		AccessLog: slog.NewJSONHandler(access, &slog.HandlerOptions{Level: cfg.LogLevel}),
+		AccessLog: logging.NewAccessLog(access, cfg.LogLevel),
 	}, notes.New(cfg.DataDir), testBuild)
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +222,7 @@ func TestAccessLinesGoToTheAccessLog(t *testing.T) {
 func TestNewWantsBothLogs(t *testing.T) {
 	cfg := testConfig(t)
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	for _, logs := range []Logs{{Logger: logger}, {AccessLog: logger.Handler()}} {
+	for _, logs := range []Logs{{Logger: logger}, {AccessLog: logging.NewAccessLog(io.Discard, slog.LevelInfo)}} {
 		if _, err := New(cfg, logs, notes.New(cfg.DataDir), testBuild); err == nil || !strings.Contains(err.Error(), "Logger and AccessLog") {
 			t.Errorf("New(%+v) = %v; want an error naming Logger and AccessLog", logs, err)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"goapp/internal/config"
+	"goapp/internal/logging"
 	"goapp/internal/notes"
 )
 
@@ -29,14 +30,14 @@ type BuildInfo struct {
 // per request (logging.Sink gives a buffered one).
 type Logs struct {
 	Logger    *slog.Logger
-	AccessLog slog.Handler
+	AccessLog *logging.AccessLog
 }
 
 // Server is one instance of the API with its own state, metrics registry and store.
 type Server struct {
 	cfg       config.Config
 	logger    *slog.Logger
-	accessLog slog.Handler
+	accessLog *logging.AccessLog
 	store     *notes.Store
 	build     BuildInfo
 	metrics   *metrics
