@@ -135,16 +135,19 @@ def load_line(rec: Records) -> str:
     return f"Load average (1 min) on this {{nproc}}-core machine: {start:.1f} at the part's start{tail}.\n\n"
 
 
-def service_reading(goapp: Summary | None, gin: Summary | None, quiet: Summary | None) -> str:
-    """Where goapp's distance from the floor goes: Gin itself, goapp's middleware, the access log line."""
-    if goapp is None or gin is None or quiet is None or goapp.median >= SERVICE_GOAL:
+def service_reading(goapp: Summary | None, gin: Summary | None, timeouts: Summary | None, quiet: Summary | None) -> str:
+    """Where goapp's distance from the floor goes: Gin itself, the server's deadlines, goapp's middleware, the
+    access log line."""
+    if goapp is None or gin is None or timeouts is None or quiet is None or goapp.median >= SERVICE_GOAL:
         return ""
+    middleware = (1 - quiet.median) - (1 - gin.median) - (1 - timeouts.median)
     return (
         f"Reading: goapp as shipped misses the goal ({goapp.median:.3f}). Of the distance from the floor, Gin "
-        f"alone accounts for {1 - gin.median:.3f}, goapp's per-request work without the access log (request id, "
-        f"metrics, panic recovery, the server's read, write and idle deadlines) for {gin.median - quiet.median:.3f} "
-        "more, and the JSON access-log line for "
-        f"{quiet.median - goapp.median:.3f} (medians of paired ratios; they need not add up exactly)."
+        f"alone accounts for {1 - gin.median:.3f}, the server's read, write and idle deadlines (net/http with "
+        f"goapp's timeouts) for {1 - timeouts.median:.3f}, goapp's middleware (request id, metrics, panic "
+        f"recovery: what is left of the distance with no access log) for {middleware:.3f}, and the JSON "
+        f"access-log line for {quiet.median - goapp.median:.3f} (medians of paired ratios; they need not add up "
+        "exactly)."
     )
 
 
@@ -157,6 +160,8 @@ def service_section(rec: Records, chart_name: str) -> list[str]:
     ]
     gin = rec.paired_ratio("rps", "gin-hello", "baseline-hello")
     out.append(row("/hello requests/s, bare Gin (router only, no middleware) ÷ baseline", gin, "", 3))
+    timeouts = rec.paired_ratio("rps", "timeouts-hello", "baseline-hello")
+    out.append(row("/hello requests/s, bare net/http with goapp's server timeouts ÷ baseline", timeouts, "", 3))
     quiet = rec.paired_ratio("rps", "goapp-quiet-hello", "baseline-hello")
     out.append(row("/hello requests/s, goapp with LOG_LEVEL=warn (no access log) ÷ baseline", quiet, "", 3))
     for pct in ("50", "99"):
@@ -174,6 +179,7 @@ def service_section(rec: Records, chart_name: str) -> list[str]:
     ]
     subjects = (
         ("baseline-hello", "baseline GET /hello"),
+        ("timeouts-hello", "net/http with goapp's timeouts GET /hello"),
         ("gin-hello", "bare Gin GET /hello"),
         ("goapp-hello", "goapp GET /hello"),
         ("goapp-quiet-hello", "goapp GET /hello, LOG_LEVEL=warn"),
@@ -195,7 +201,7 @@ def service_section(rec: Records, chart_name: str) -> list[str]:
                     f"| {label} | {name} | {fmt(s.median, digits)} | {fmt(s.low, digits)} "
                     f"| {fmt(s.high, digits)} | {s.n} |"
                 )
-    reading = service_reading(rps, gin, quiet)
+    reading = service_reading(rps, gin, timeouts, quiet)
     if reading:
         out += ["", reading]
     conns = rec.one("connections", "all")
@@ -209,7 +215,9 @@ def service_section(rec: Records, chart_name: str) -> list[str]:
         "and once more with `LOG_LEVEL=warn` to show what the access log costs; "
         "the baseline is `bench/baseline/`, a bare `net/http` handler answering the same JSON body and "
         "Content-Type (checked before measuring); the same program with `-router gin` is the bare-Gin subject "
-        "(Gin's router and `c.JSON`, no middleware), which tells Gin's share from goapp's own. "
+        "(Gin's router and `c.JSON`, no middleware), which tells Gin's share from goapp's own, and with "
+        "goapp's read-header, read, write and idle timeouts (`-read-header-timeout` …, the values `scripts/bench.sh` "
+        "gives goapp too) it is the deadline subject, which tells what net/http's per-request deadlines cost. "
         "PUT writes 256-byte bodies to 64 names in turn (each write is "
         "fsynced by the store); GET reads one 256-byte note. Any failed or non-2xx request fails the run. Raw "
         "wrk output: `bench/data/wrk/`.",
@@ -374,6 +382,7 @@ def chart(service: Records, path: Path) -> bool:
                 ("goapp-hello", "goapp (Gin)", "tab:blue"),
                 ("goapp-quiet-hello", "goapp, LOG_LEVEL=warn", "tab:purple"),
                 ("gin-hello", "bare Gin", "tab:orange"),
+                ("timeouts-hello", "net/http with goapp's timeouts", "tab:olive"),
                 ("baseline-hello", "baseline (net/http)", "tab:gray"),
             ),
         ),

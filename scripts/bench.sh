@@ -4,7 +4,8 @@
 #
 #   scripts/bench.sh [all]      setup, then every part below, then the report
 #   scripts/bench.sh setup      install the pinned tools (wrk, benchstat, the chart's venv); idempotent
-#   scripts/bench.sh service    wrk: goapp /hello vs a bare net/http baseline (and bare Gin); notes GET and PUT
+#   scripts/bench.sh service    wrk: goapp /hello vs a bare net/http baseline (and bare Gin, and net/http with
+#                               goapp's server deadlines); notes GET and PUT
 #   scripts/bench.sh image      image size vs stripped binary; warm rebuild vs cold build
 #   scripts/bench.sh engine     render-mode preview of dev vs a one-resource floor; unit-suite wall time
 #   scripts/bench.sh cluster    warm `make up`; rollout of a config change on the local cluster
@@ -207,8 +208,27 @@ free_port() {
 server_pid=""
 server_port=""
 
-start_server() { # <goapp|baseline> <run>
+# goapp's server deadlines: the defaults in goapp/internal/config, given to goapp and to the deadline floor
+# alike (as environment and as flags), so that the two run with the same ones by construction.
+server_timeouts=(read-header-timeout=5s read-timeout=30s write-timeout=30s idle-timeout=120s)
+
+timeouts_as_env() { # READ_HEADER_TIMEOUT=5s … for goapp
+  local t name
+  for t in "${server_timeouts[@]}"; do
+    name="${t%%=*}" && name="${name^^}"
+    printf '%s=%s\n' "${name//-/_}" "${t#*=}"
+  done
+}
+
+timeouts_as_flags() { # -read-header-timeout 5s … for the baseline
+  local t
+  for t in "${server_timeouts[@]}"; do printf -- '-%s\n%s\n' "${t%%=*}" "${t#*=}"; done
+}
+
+start_server() { # <goapp|goapp-quiet|baseline|timeouts|gin> <run>
   local kind="$1" run="$2" ready i
+  local -a timeouts_env timeouts_flags=()
+  mapfile -t timeouts_env < <(timeouts_as_env)
   server_port="$(free_port)"
   case "$kind" in
     goapp|goapp-quiet)
@@ -216,14 +236,18 @@ start_server() { # <goapp|baseline> <run>
       # Settings as shipped (info-level JSON access log, here to /dev/null), except no drain on stop; the
       # quiet variant only raises LOG_LEVEL to warn, which drops the per-request access log line.
       env GOMAXPROCS=1 HOST=127.0.0.1 PORT="$server_port" DATA_DIR="$work/data-$run" SHUTDOWN_DRAIN=0 \
+        "${timeouts_env[@]}" \
         LOG_LEVEL="$([[ "$kind" == goapp-quiet ]] && echo warn || echo info)" \
         taskset -c "$server_cpu" "$work/goapp" >/dev/null 2>>"$work/goapp.stderr" &
       ready="/readyz"
       ;;
-    baseline|gin)
-      # The same binary is both floors: bare net/http, or a bare Gin engine (no middleware).
+    baseline|timeouts|gin)
+      # The same binary is every floor: bare net/http (with goapp's server deadlines for the timeouts
+      # subject), or a bare Gin engine (no middleware).
+      if [[ "$kind" == timeouts ]]; then mapfile -t timeouts_flags < <(timeouts_as_flags); fi
       env GOMAXPROCS=1 taskset -c "$server_cpu" "$work/baseline" -addr "127.0.0.1:$server_port" \
-        -router "$([[ "$kind" == gin ]] && echo gin || echo nethttp)" 2>>"$work/$kind.stderr" &
+        -router "$([[ "$kind" == gin ]] && echo gin || echo nethttp)" "${timeouts_flags[@]}" \
+        2>>"$work/$kind.stderr" &
       ready="/hello"
       ;;
   esac
@@ -279,6 +303,7 @@ measure_subject() { # <subject> <run>
     goapp-hello) kind=goapp path=/hello ;;
     goapp-quiet-hello) kind=goapp-quiet path=/hello ;;
     baseline-hello) kind=baseline path=/hello ;;
+    timeouts-hello) kind=timeouts path=/hello ;;
     gin-hello) kind=gin path=/hello ;;
     goapp-notes-get) kind=goapp path=/notes/bench ;;
     goapp-notes-put) kind=goapp path=/notes/bench- lua_env=(BENCH_METHOD=PUT BENCH_PUT_NAMES=64 BENCH_BODY_BYTES=256) ;;
@@ -297,7 +322,7 @@ measure_subject() { # <subject> <run>
   stop_server
 }
 
-answer_of() { # <goapp|baseline|gin> -> "<content type> <body>" of its /hello
+answer_of() { # <goapp|baseline|timeouts|gin> -> "<content type> <body>" of its /hello
   local body type
   start_server "$1" 0
   body="$(curl -fsS "http://127.0.0.1:$server_port/hello")"
@@ -309,7 +334,7 @@ answer_of() { # <goapp|baseline|gin> -> "<content type> <body>" of its /hello
 check_same_answer() {
   local goapp floor kind
   goapp="$(answer_of goapp)"
-  for kind in baseline gin; do
+  for kind in baseline timeouts gin; do
     floor="$(answer_of "$kind")"
     [[ "$floor" == "$goapp" ]] || die "$kind answers '$floor' but goapp answers '$goapp': make them equal"
   done
@@ -317,7 +342,7 @@ check_same_answer() {
 
 service() {
   local missing cores run subject
-  local -a order=(baseline-hello gin-hello goapp-hello goapp-quiet-hello goapp-notes-get goapp-notes-put)
+  local -a order=(baseline-hello timeouts-hello gin-hello goapp-hello goapp-quiet-hello goapp-notes-get goapp-notes-put)
   cores="$(nproc)"
   for missing in wrk taskset curl go; do
     if ! command -v "$missing" >/dev/null; then part_not_measured service "$missing is not installed (run scripts/bench.sh setup)"; return; fi

@@ -61,6 +61,7 @@ def test_every_part_run_is_measured_and_the_cluster_says_it_was_not(results: Pat
     [
         r"\*\*/hello requests/s, goapp ÷ baseline\*\*",
         r"/hello requests/s, bare Gin \(router only, no middleware\) ÷ baseline",
+        r"/hello requests/s, bare net/http with goapp's server timeouts ÷ baseline",
         r"/hello requests/s, goapp with LOG_LEVEL=warn \(no access log\) ÷ baseline",
         r"PUT /notes/:name requests/s ÷ goapp /hello",
         r"\*\*Warm rebuild ÷ cold build\*\* \(wall time\)",

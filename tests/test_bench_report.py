@@ -58,14 +58,16 @@ def test_a_goal_is_judged_on_the_median_of_enough_runs(
 def test_the_service_reading_splits_the_distance_from_the_floor() -> None:
     reading = report.service_reading(
         goapp=report.Summary(0.70, 0.6, 0.8, 5),
-        gin=report.Summary(0.92, 0.9, 0.95, 5),
+        gin=report.Summary(0.98, 0.9, 1.05, 5),
+        timeouts=report.Summary(0.94, 0.9, 0.95, 5),
         quiet=report.Summary(0.85, 0.8, 0.9, 5),
     )
     assert "misses the goal (0.700)" in reading
-    assert "Gin alone accounts for 0.080" in reading
-    assert "for 0.070 more" in reading
+    assert "Gin alone accounts for 0.020" in reading
+    assert "goapp's timeouts) for 0.060" in reading
+    assert "what is left of the distance with no access log) for 0.070" in reading
     assert "JSON access-log line for 0.150" in reading
-    assert report.service_reading(report.Summary(0.93, 0.9, 0.95, 5), None, None) == ""
+    assert report.service_reading(report.Summary(0.93, 0.9, 0.95, 5), None, None, None) == ""
 
 
 def test_parts_not_measured_say_why_and_judged_figures_show_their_goal(tmp_path: Path) -> None:

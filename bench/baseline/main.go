@@ -5,7 +5,12 @@
 // With -router gin it serves the same answer through a bare Gin engine instead (Gin's router and c.JSON, no
 // middleware), which splits goapp's distance from the floor into what Gin costs and what goapp adds.
 //
+// The -*-timeout flags give the http.Server the read, write and idle deadlines that goapp's server sets on
+// every connection (none by default, like a bare http.Server): with goapp's values, they tell what the
+// deadlines alone cost.
+//
 //	baseline [-addr 127.0.0.1:8081] [-message "Hello from Gin!"] [-router nethttp|gin]
+//	         [-read-header-timeout 0] [-read-timeout 0] [-write-timeout 0] [-idle-timeout 0]
 package main
 
 import (
@@ -17,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -33,26 +39,61 @@ func main() {
 }
 
 func run(args []string, stderr io.Writer) error {
+	srv, addr, err := newServer(args, stderr)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (-addr): %w", addr, err)
+	}
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// newServer is the server the flags describe, and the address it is to listen on.
+func newServer(args []string, stderr io.Writer) (*http.Server, string, error) {
 	flags := flag.NewFlagSet("baseline", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	addr := flags.String("addr", "127.0.0.1:8081", "listen address (host:port)")
 	// goapp's default APP_MESSAGE, so both servers send bodies of the same size.
 	message := flags.String("message", "Hello from Gin!", "message returned by GET /hello")
 	router := flags.String("router", "nethttp", "what answers: nethttp (bare net/http) or gin (bare Gin engine)")
+	srv := &http.Server{}
+	flags.DurationVar(&srv.ReadHeaderTimeout, "read-header-timeout", 0, "http.Server.ReadHeaderTimeout (0: none)")
+	flags.DurationVar(&srv.ReadTimeout, "read-timeout", 0, "http.Server.ReadTimeout (0: none)")
+	flags.DurationVar(&srv.WriteTimeout, "write-timeout", 0, "http.Server.WriteTimeout (0: none)")
+	flags.DurationVar(&srv.IdleTimeout, "idle-timeout", 0, "http.Server.IdleTimeout (0: none)")
 	if err := flags.Parse(args); err != nil {
-		return err
+		return nil, "", err
+	}
+	if err := checkTimeouts(srv); err != nil {
+		return nil, "", err
 	}
 	handler, err := routesFor(*router, *message)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s (-addr): %w", *addr, err)
-	}
-	srv := &http.Server{Handler: handler}
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	srv.Handler = handler
+	return srv, *addr, nil
+}
+
+// checkTimeouts refuses a negative deadline, which http.Server would silently take as none.
+func checkTimeouts(srv *http.Server) error {
+	for _, t := range []struct {
+		flag string
+		d    time.Duration
+	}{
+		{"-read-header-timeout", srv.ReadHeaderTimeout},
+		{"-read-timeout", srv.ReadTimeout},
+		{"-write-timeout", srv.WriteTimeout},
+		{"-idle-timeout", srv.IdleTimeout},
+	} {
+		if t.d < 0 {
+			return fmt.Errorf("%s %s: want 0 (none) or a positive duration", t.flag, t.d)
+		}
 	}
 	return nil
 }
