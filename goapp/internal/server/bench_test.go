@@ -16,7 +16,10 @@ import (
 func benchServer(b *testing.B) *Server {
 	cfg := testConfig(b)
 	cfg.LogLevel = slog.LevelInfo
-	logs := Logs{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), AccessLog: logging.NewAccessLog(io.Discard, cfg.LogLevel)}
+	logs := Logs{
+		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		AccessLog: logging.NewAccessLog(io.Discard, cfg.LogLevel),
+	}
 	s, err := New(cfg, logs, notes.New(cfg.DataDir), testBuild)
 	if err != nil {
 		b.Fatal(err)
