@@ -93,3 +93,19 @@ def test_the_chart_and_the_benchstat_file_are_written(results: Path) -> None:
     assert any(line.startswith("BenchmarkHello-") for line in lines), "goapp's handler benchmarks ran"
     assert all(re.search(r" ns/op\s.* allocs/op$", line) for line in lines), "benchstat needs -benchmem lines"
     assert "-benchtime 20x -count 1" in (results / "results.md").read_text()
+
+
+def test_the_deadline_floor_and_goapp_get_goapps_shipped_timeouts() -> None:
+    """bench.sh passes its timeouts to goapp and to the deadline floor alike; they must stay goapp's defaults,
+    or goapp would no longer be measured as shipped."""
+    config = (REPO_ROOT / "goapp" / "internal" / "config" / "config.go").read_text()
+    units = {"Millisecond": "ms", "Second": "s", "Minute": "m"}
+    shipped = {
+        re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower() + "-timeout": f"{amount}{units[unit]}"
+        for name, amount, unit in re.findall(r"^\s*Default(\w+)Timeout\s*=\s*(\d+) \* time\.(\w+)$", config, re.M)
+        if name != "Shutdown"
+    }
+    assert set(shipped) == {"read-header-timeout", "read-timeout", "write-timeout", "idle-timeout"}, shipped
+    line = re.search(r"^server_timeouts=\((.*)\)$", BENCH.read_text(), re.M)
+    assert line, "no server_timeouts=(...) in scripts/bench.sh"
+    assert dict(t.split("=", 1) for t in line[1].split()) == shipped
