@@ -25,8 +25,8 @@ type Request struct {
 
 // AccessLog writes one JSON line per request. The line has the shape slog's JSON handler gives every other line
 // (time, level, msg, then the fields of Request), but it is appended field by field: a fixed schema needs no
-// reflection over attributes, and at one line per request slog's generic path cost more than the rest of the
-// request's own work in goapp.
+// generic walk over attributes, and through slog the line took about 40 % of goapp's in-process time for /hello
+// (see BenchmarkAccessLine).
 type AccessLog struct {
 	w     io.Writer
 	level slog.Leveler
