@@ -10,6 +10,10 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 )
 
+// RequestIDKey names the request id in the access line and in every other line about a request, so that one
+// query finds all of a request's lines.
+const RequestIDKey = "request_id"
+
 // Request is one answered request, as its access line records it.
 type Request struct {
 	Time     time.Time // when the answer was complete
@@ -84,7 +88,7 @@ func AppendLine(dst []byte, level slog.Level, r Request) []byte {
 	dst = r.Time.AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","level":`...)
 	dst = appendString(dst, level.String())
-	dst = append(dst, `,"msg":"request","request_id":`...)
+	dst = append(dst, `,"msg":"request","`+RequestIDKey+`":`...)
 	dst = appendString(dst, r.ID)
 	dst = append(dst, `,"method":`...)
 	dst = appendString(dst, r.Method)

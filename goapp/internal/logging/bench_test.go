@@ -17,11 +17,11 @@ var benchRequest = Request{
 	Latency: 41235 * time.Nanosecond, Bytes: 29, ClientIP: "10.0.3.17",
 }
 
-// slogLine writes benchRequest's line as goapp did before AccessLog: a record through slog's JSON handler.
+// slogLine writes r's line as goapp did before AccessLog: a record through slog's JSON handler.
 func slogLine(h slog.Handler, level slog.Level, r Request) error {
 	record := slog.NewRecord(r.Time, level, "request", 0)
 	record.AddAttrs(
-		slog.String("request_id", r.ID),
+		slog.String(RequestIDKey, r.ID),
 		slog.String("method", r.Method),
 		slog.String("route", r.Route),
 		slog.String("path", r.Path),

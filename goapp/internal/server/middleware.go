@@ -17,7 +17,6 @@ const (
 	// requestIDHeader is X-Request-ID in the canonical form net/http sends anyway; spelled so, it is used as a
 	// map key directly instead of being canonicalized (and allocated) on every request.
 	requestIDHeader = "X-Request-Id"
-	requestIDKey    = "request_id"
 	// maxRequestIDLength bounds an incoming request id that is reused in logs and the response.
 	maxRequestIDLength = 128
 )
@@ -66,7 +65,7 @@ func validRequestID(id string) bool {
 
 // requestLogger returns the logger with the request's id attached.
 func (s *Server) requestLogger(c *gin.Context) *slog.Logger {
-	return s.logger.With(requestIDKey, requestIDOf(c))
+	return s.logger.With(logging.RequestIDKey, requestIDOf(c))
 }
 
 // observe writes one access log line and records the request metrics, both after the handler (and any panic
