@@ -47,6 +47,33 @@ type Config struct {
 	IdleTimeout       time.Duration
 	// MaxHeaderBytes bounds the size of request headers.
 	MaxHeaderBytes int
+	// NotesToken is the bearer token every /notes request must carry. Empty means the notes API is closed:
+	// it answers 401 to everything, so a deployment that forgot the secret exposes nothing.
+	NotesToken string
+	// DataCheckInterval is how often the data directory's writability is checked while serving; readiness
+	// follows the result.
+	DataCheckInterval time.Duration
+	// DataDirRetryMax caps the pause between data directory checks at start. A volume that becomes writable
+	// late is noticed at most this long after, so the startup probe's budget only needs to exceed the volume's
+	// delay plus this cap.
+	DataDirRetryMax time.Duration
+	// ConfigFile names a file of NAME=value lines for the settings that may change while running (LiveKeys);
+	// empty means none. It is watched, and a valid change is applied without a restart.
+	ConfigFile string
+}
+
+// Live is the part of the configuration that may change while the process runs.
+type Live struct {
+	Message  string
+	LogLevel slog.Level
+}
+
+// LiveKeys are the variables a CONFIG_FILE may set, in the order they are documented.
+var LiveKeys = []string{"APP_MESSAGE", "LOG_LEVEL"}
+
+// Live is the live part of c as the environment set it.
+func (c Config) Live() Live {
+	return Live{Message: c.Message, LogLevel: c.LogLevel}
 }
 
 // Addr is the listen address in host:port form.
@@ -64,11 +91,18 @@ const (
 	DefaultShutdownTimeout   = 15 * time.Second
 	DefaultMaxBodyBytes      = 1 << 20
 	DefaultReadHeaderTimeout = 5 * time.Second
-	DefaultReadTimeout       = 30 * time.Second
-	DefaultWriteTimeout      = 30 * time.Second
+	DefaultReadTimeout       = 10 * time.Second
+	DefaultWriteTimeout      = 10 * time.Second
 	DefaultIdleTimeout       = 120 * time.Second
 	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultDataCheckInterval = 5 * time.Second
+	DefaultDataDirRetryMax   = 5 * time.Second
 )
+
+// The defaults above fit together: a request accepted at the last moment of the drain is bounded by its own
+// deadlines (READ_TIMEOUT for reading it, READ_HEADER_TIMEOUT + WRITE_TIMEOUT for answering it), and both fit
+// in SHUTDOWN_TIMEOUT, so shutdown never cuts off an upload that the server accepted. Load enforces the same
+// relation on whatever the operator sets.
 
 // Bounds of the numeric settings: wide enough for any sane deployment, narrow enough to catch typos such as
 // a value in milliseconds where seconds were meant.
@@ -77,6 +111,10 @@ const (
 	maxHeaderBytesLimit = 1 << 20
 	maxShutdownDuration = 10 * time.Minute
 	maxTimeout          = time.Hour
+	minCheckInterval    = 100 * time.Millisecond
+	maxCheckInterval    = time.Minute
+	minNotesToken       = 16
+	maxNotesToken       = 512
 )
 
 // Load builds a Config from getenv (os.Getenv in production). It reports every invalid variable, one per line.
@@ -97,11 +135,31 @@ func Load(getenv func(string) string) (Config, error) {
 		WriteTimeout:      p.duration("WRITE_TIMEOUT", DefaultWriteTimeout, time.Millisecond, maxTimeout),
 		IdleTimeout:       p.duration("IDLE_TIMEOUT", DefaultIdleTimeout, time.Millisecond, maxTimeout),
 		MaxHeaderBytes:    p.integer("MAX_HEADER_BYTES", DefaultMaxHeaderBytes, 1024, maxHeaderBytesLimit),
+		NotesToken:        p.token("NOTES_TOKEN"),
+		DataCheckInterval: p.duration("DATA_CHECK_INTERVAL", DefaultDataCheckInterval, minCheckInterval, maxCheckInterval),
+		DataDirRetryMax:   p.duration("DATA_DIR_RETRY_MAX", DefaultDataDirRetryMax, minCheckInterval, maxCheckInterval),
+		ConfigFile:        p.optionalPath("CONFIG_FILE"),
+	}
+	if len(p.errs) == 0 {
+		p.shutdownFitsRequests(cfg)
 	}
 	if err := errors.Join(p.errs...); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// LoadLive builds the live settings from getenv with the same rules and messages as Load.
+func LoadLive(getenv func(string) string) (Live, error) {
+	p := parser{getenv: getenv}
+	live := Live{
+		Message:  p.text("APP_MESSAGE", DefaultMessage),
+		LogLevel: p.level("LOG_LEVEL", DefaultLogLevel),
+	}
+	if err := errors.Join(p.errs...); err != nil {
+		return Live{}, err
+	}
+	return live, nil
 }
 
 // parser collects one error per invalid variable so that a broken ConfigMap is fixed in one round.
@@ -195,6 +253,63 @@ func (p *parser) path(name, def string) string {
 		return def
 	}
 	return filepath.Clean(v)
+}
+
+// optionalPath is a file path, or empty for none.
+func (p *parser) optionalPath(name string) string {
+	v, ok := p.lookup(name)
+	if !ok {
+		return ""
+	}
+	if strings.ContainsRune(v, 0) {
+		p.fail(name, v, "a file path, or empty for none")
+		return ""
+	}
+	return filepath.Clean(v)
+}
+
+// token is a bearer token (RFC 6750's token68 alphabet). Its value is a secret, so an error never quotes it.
+func (p *parser) token(name string) string {
+	v, ok := p.lookup(name)
+	if !ok {
+		return ""
+	}
+	if len(v) < minNotesToken || len(v) > maxNotesToken || !isToken68(v) {
+		p.errs = append(p.errs, fmt.Errorf("invalid %s (value hidden, %d characters): want %d to %d characters "+
+			"from A-Z a-z 0-9 - . _ ~ + / optionally ending in =, e.g. the output of 'openssl rand -base64 32'",
+			name, len(v), minNotesToken, maxNotesToken))
+		return ""
+	}
+	return v
+}
+
+// isToken68 reports whether s is RFC 7235's token68: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func isToken68(s string) bool {
+	body := strings.TrimRight(s, "=")
+	if body == "" {
+		return false
+	}
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
+			return false
+		}
+	}
+	return true
+}
+
+// shutdownFitsRequests refuses a SHUTDOWN_TIMEOUT shorter than what a request accepted during the drain may
+// take under its own deadlines: such a request would be cut off by the shutdown although the client did
+// nothing wrong.
+func (p *parser) shutdownFitsRequests(c Config) {
+	answer := c.ReadHeaderTimeout + c.WriteTimeout
+	if c.ShutdownTimeout >= c.ReadTimeout && c.ShutdownTimeout >= answer {
+		return
+	}
+	p.errs = append(p.errs, fmt.Errorf("invalid SHUTDOWN_TIMEOUT=%q: want at least READ_TIMEOUT (%s) and "+
+		"READ_HEADER_TIMEOUT + WRITE_TIMEOUT (%s), so that a request accepted before shutdown can finish; "+
+		"raise SHUTDOWN_TIMEOUT or lower those", c.ShutdownTimeout.String(), c.ReadTimeout, answer))
 }
 
 func (p *parser) proxies(name string) []string {

@@ -20,8 +20,9 @@ func TestDefaults(t *testing.T) {
 	want := Config{
 		Host: "", Port: 8080, Message: "Hello from Gin!", LogLevel: slog.LevelInfo, DataDir: "/data",
 		ShutdownDrain: 5 * time.Second, ShutdownTimeout: 15 * time.Second, MaxBodyBytes: 1 << 20,
-		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
 		IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+		DataCheckInterval: 5 * time.Second, DataDirRetryMax: 5 * time.Second,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("defaults = %+v\nwant %+v", cfg, want)
@@ -47,17 +48,32 @@ func TestValidValues(t *testing.T) {
 		{map[string]string{"DATA_DIR": "./data/"}, func(c Config) bool { return c.DataDir == "data" }},
 		{map[string]string{"SHUTDOWN_DRAIN": "0s"}, func(c Config) bool { return c.ShutdownDrain == 0 }},
 		{map[string]string{"SHUTDOWN_DRAIN": "1m30s"}, func(c Config) bool { return c.ShutdownDrain == 90*time.Second }},
-		{map[string]string{"SHUTDOWN_TIMEOUT": "1s"}, func(c Config) bool { return c.ShutdownTimeout == time.Second }},
+		{map[string]string{"SHUTDOWN_TIMEOUT": "1s", "READ_HEADER_TIMEOUT": "100ms", "READ_TIMEOUT": "1s", "WRITE_TIMEOUT": "900ms"},
+			func(c Config) bool { return c.ShutdownTimeout == time.Second }},
 		{map[string]string{"MAX_BODY_BYTES": "1"}, func(c Config) bool { return c.MaxBodyBytes == 1 }},
 		{map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7,fd00::/8,"}, func(c Config) bool {
 			return reflect.DeepEqual(c.TrustedProxies, []string{"10.0.0.0/8", "192.168.1.7", "fd00::/8"})
 		}},
-		{map[string]string{"READ_HEADER_TIMEOUT": "250ms", "READ_TIMEOUT": "1m", "WRITE_TIMEOUT": "2m", "IDLE_TIMEOUT": "1h"},
+		{map[string]string{"READ_HEADER_TIMEOUT": "250ms", "READ_TIMEOUT": "1m", "WRITE_TIMEOUT": "2m", "IDLE_TIMEOUT": "1h",
+			"SHUTDOWN_TIMEOUT": "2m250ms"},
 			func(c Config) bool {
 				return c.ReadHeaderTimeout == 250*time.Millisecond && c.ReadTimeout == time.Minute &&
 					c.WriteTimeout == 2*time.Minute && c.IdleTimeout == time.Hour
 			}},
 		{map[string]string{"MAX_HEADER_BYTES": "1024"}, func(c Config) bool { return c.MaxHeaderBytes == 1024 }},
+		{map[string]string{"NOTES_TOKEN": " abcdefghijklmnop\n"}, func(c Config) bool { return c.NotesToken == "abcdefghijklmnop" }},
+		{map[string]string{"NOTES_TOKEN": "dGhpcyBpcyBhIHRva2Vu+/~-._=="}, func(c Config) bool {
+			return c.NotesToken == "dGhpcyBpcyBhIHRva2Vu+/~-._=="
+		}},
+		{map[string]string{"DATA_CHECK_INTERVAL": "100ms", "DATA_DIR_RETRY_MAX": "1m"}, func(c Config) bool {
+			return c.DataCheckInterval == 100*time.Millisecond && c.DataDirRetryMax == time.Minute
+		}},
+		{map[string]string{"CONFIG_FILE": "/etc/goapp/../goapp/live.env"}, func(c Config) bool {
+			return c.ConfigFile == "/etc/goapp/live.env"
+		}},
+		// The shutdown relation holds exactly at the bound.
+		{map[string]string{"READ_HEADER_TIMEOUT": "1s", "WRITE_TIMEOUT": "4s", "READ_TIMEOUT": "5s", "SHUTDOWN_TIMEOUT": "5s"},
+			func(c Config) bool { return c.ShutdownTimeout == 5*time.Second }},
 	}
 	for _, tt := range tests {
 		t.Run(strings.TrimSpace(formatVars(tt.vars)), func(t *testing.T) {
@@ -107,6 +123,10 @@ func TestInvalidValues(t *testing.T) {
 		{"WRITE_TIMEOUT", "2h", "from 1ms to 1h0m0s"},
 		{"IDLE_TIMEOUT", "-5s", "from 1ms to 1h0m0s"},
 		{"MAX_HEADER_BYTES", "100", "an integer from 1024 to 1048576"},
+		{"DATA_CHECK_INTERVAL", "10ms", "from 100ms to 1m0s"},
+		{"DATA_CHECK_INTERVAL", "often", "a Go duration"},
+		{"DATA_DIR_RETRY_MAX", "2m", "from 100ms to 1m0s"},
+		{"CONFIG_FILE", "a\x00b", "a file path"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
@@ -131,5 +151,66 @@ func TestEveryInvalidVariableIsReported(t *testing.T) {
 	if len(lines) != 3 || !strings.Contains(lines[0], "PORT") || !strings.Contains(lines[1], "LOG_LEVEL") ||
 		!strings.Contains(lines[2], "MAX_BODY_BYTES") {
 		t.Fatalf("errors %q; want one line each for PORT, LOG_LEVEL, MAX_BODY_BYTES", lines)
+	}
+}
+
+func TestNotesTokenErrorsNeverQuoteTheSecret(t *testing.T) {
+	for _, secret := range []string{"short-secret", "has space inside the token", "ümlaut-ümlaut-ümlaut",
+		"trailing=equals=then-more", strings.Repeat("t", 513)} {
+		_, err := Load(env(map[string]string{"NOTES_TOKEN": secret}))
+		if err == nil {
+			t.Fatalf("NOTES_TOKEN %q was accepted", secret)
+		}
+		msg := err.Error()
+		if strings.Contains(msg, secret) || !strings.HasPrefix(msg, "invalid NOTES_TOKEN (value hidden,") ||
+			!strings.Contains(msg, "want 16 to 512 characters") {
+			t.Fatalf("error %q; want one naming NOTES_TOKEN and the accepted form without the value", msg)
+		}
+	}
+}
+
+func TestShutdownTimeoutMustCoverRequestDeadlines(t *testing.T) {
+	tests := []struct {
+		vars map[string]string
+		want string
+	}{
+		// The old defaults: 30 s deadlines against a 15 s shutdown.
+		{map[string]string{"READ_TIMEOUT": "30s", "WRITE_TIMEOUT": "30s"},
+			`invalid SHUTDOWN_TIMEOUT="15s": want at least READ_TIMEOUT (30s) and READ_HEADER_TIMEOUT + WRITE_TIMEOUT (35s)`},
+		{map[string]string{"SHUTDOWN_TIMEOUT": "10s"},
+			`invalid SHUTDOWN_TIMEOUT="10s": want at least READ_TIMEOUT (10s) and READ_HEADER_TIMEOUT + WRITE_TIMEOUT (15s)`},
+		{map[string]string{"SHUTDOWN_TIMEOUT": "20s", "READ_TIMEOUT": "21s"},
+			`invalid SHUTDOWN_TIMEOUT="20s": want at least READ_TIMEOUT (21s)`},
+	}
+	for _, tt := range tests {
+		t.Run(formatVars(tt.vars), func(t *testing.T) {
+			_, err := Load(env(tt.vars))
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("Load = %v; want one line starting %q", err, tt.want)
+			}
+		})
+	}
+	// A variable that is invalid on its own is reported alone, not also as a broken relation.
+	_, err := Load(env(map[string]string{"READ_TIMEOUT": "soon"}))
+	if err == nil || strings.Contains(err.Error(), "SHUTDOWN_TIMEOUT") {
+		t.Fatalf("Load = %v; want only the READ_TIMEOUT error", err)
+	}
+}
+
+func TestLoadLive(t *testing.T) {
+	live, err := LoadLive(env(map[string]string{"APP_MESSAGE": " hi ", "LOG_LEVEL": "warn"}))
+	if err != nil || live != (Live{Message: " hi ", LogLevel: slog.LevelWarn}) {
+		t.Fatalf("LoadLive = %+v, %v", live, err)
+	}
+	if live, err := LoadLive(env(nil)); err != nil || live != (Live{Message: DefaultMessage, LogLevel: slog.LevelInfo}) {
+		t.Fatalf("LoadLive of nothing = %+v, %v; want the defaults", live, err)
+	}
+	if _, err := LoadLive(env(map[string]string{"LOG_LEVEL": "chatty"})); err == nil ||
+		err.Error() != `invalid LOG_LEVEL="chatty": want one of debug, info, warn, error` {
+		t.Fatalf("LoadLive = %v; want the LOG_LEVEL error of Load", err)
+	}
+	cfg, _ := Load(env(map[string]string{"APP_MESSAGE": "m", "LOG_LEVEL": "debug"}))
+	if cfg.Live() != (Live{Message: "m", LogLevel: slog.LevelDebug}) {
+		t.Fatalf("Config.Live = %+v", cfg.Live())
 	}
 }
