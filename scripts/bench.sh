@@ -210,7 +210,7 @@ server_port=""
 
 # goapp's server deadlines: the defaults in goapp/internal/config, given to goapp and to the deadline floor
 # alike (as environment and as flags), so that the two run with the same ones by construction.
-server_timeouts=(read-header-timeout=5s read-timeout=30s write-timeout=30s idle-timeout=120s)
+server_timeouts=(read-header-timeout=5s read-timeout=10s write-timeout=10s idle-timeout=120s)
 
 timeouts_as_env() { # READ_HEADER_TIMEOUT=5s … for goapp
   local t name
