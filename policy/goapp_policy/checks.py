@@ -30,9 +30,21 @@ PROBES = "health-probes"
 IMAGE_DIGEST = "images-by-digest"
 PROD_AVAILABILITY = "prod-availability"
 
-# Restricted Pod Security Standard (Kubernetes 1.34), the parts a pod spec can break.
+# Restricted Pod Security Standard as Kubernetes 1.34 evaluates it at version "latest" (what our namespaces
+# enforce): the checks of k8s.io/pod-security-admission's policy package at the cluster's version, which
+# tests/policy/test_gates_psa.py runs side by side with this one on every rendered stack.
 RESTRICTED_VOLUME_TYPES = frozenset(
-    {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
+    {
+        "configMap",
+        "csi",
+        "downwardAPI",
+        "emptyDir",
+        "ephemeral",
+        "image",
+        "persistentVolumeClaim",
+        "projected",
+        "secret",
+    }
 )
 ALLOWED_ADDED_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
 ALLOWED_SECCOMP_TYPES = frozenset({"RuntimeDefault", "Localhost"})
@@ -50,9 +62,12 @@ SAFE_SYSCTLS = frozenset(
         "net.ipv4.tcp_fin_timeout",
         "net.ipv4.tcp_keepalive_intvl",
         "net.ipv4.tcp_keepalive_probes",
+        "net.ipv4.tcp_rmem",
+        "net.ipv4.tcp_wmem",
     }
 )
-VOLUME_NON_SOURCE_FIELDS = frozenset({"name"})
+PROBES_WITH_HOST = ("livenessProbe", "readinessProbe", "startupProbe")
+LIFECYCLE_HANDLERS = ("postStart", "preStop")
 APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
 
 REQUIRED_RESOURCES = (("requests", "cpu"), ("requests", "memory"), ("limits", "cpu"), ("limits", "memory"))
@@ -74,10 +89,138 @@ def _msg(policy: str, resource_type: str, props: Props, detail: str) -> str:
     return f"{policy}: {describe(resource_type, props)}: {detail}"
 
 
-def _effective(container: Props, pod: Props, field: str) -> Any:
-    """A security setting as the kubelet applies it: the container's value wins over the pod's."""
-    value = dig(container, "securityContext", field)
-    return dig(pod, "securityContext", field) if value is None else value
+def _security(item: Props) -> Props:
+    """An object's securityContext, empty when unset or null."""
+    security = item.get("securityContext")
+    return security if isinstance(security, Mapping) else {}
+
+
+def _is_windows(spec: Props) -> bool:
+    """Pods for Windows nodes: Linux-only settings (privilege escalation, capabilities, seccomp) are not
+    required of them, and the API server refuses them there."""
+    return bool(dig(spec, "os", "name") == "windows")
+
+
+def _bad_selinux(options: Any) -> str | None:
+    """Why seLinuxOptions break the standard, or None: only container types, never a user or role."""
+    if not isinstance(options, Mapping):
+        return None
+    problems: list[str] = []
+    if options.get("type") not in (None, "", *ALLOWED_SELINUX_TYPES):
+        problems.append(f"type {options.get('type')!r} (allowed: {', '.join(sorted(ALLOWED_SELINUX_TYPES))})")
+    problems += [f"{field} {options[field]!r}" for field in ("user", "role") if options.get(field)]
+    return "; ".join(problems) or None
+
+
+def _bad_profile_type(profile: Any, allowed: frozenset[str]) -> str | None:
+    """The type of a seccomp or AppArmor profile that is set to something not allowed, else None."""
+    if isinstance(profile, Mapping) and profile.get("type") not in allowed:
+        return repr(profile.get("type"))
+    return None
+
+
+def _pod_level_violations(spec: Props, annotations: Mapping[str, str]) -> list[str]:
+    """The pod's own settings. A bad pod-level value fails even when every container overrides it, as
+    Kubernetes judges it: the pod-level value is what any container added later inherits."""
+    found: list[str] = []
+    security = _security(spec)
+    for field in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(field) is True:
+            found.append(f"spec.{field} is true; host namespaces are not allowed (leave it unset or false)")
+    for volume in as_list(spec.get("volumes")):
+        if not isinstance(volume, Mapping):
+            continue
+        for source in sorted(k for k, v in volume.items() if k != "name" and v is not None):
+            if source not in RESTRICTED_VOLUME_TYPES:
+                found.append(
+                    f'volume "{volume.get("name", "?")}" uses {source}; allowed volume types are '
+                    f"{', '.join(sorted(RESTRICTED_VOLUME_TYPES))}"
+                )
+    for sysctl in as_list(security.get("sysctls")):
+        name = sysctl.get("name") if isinstance(sysctl, Mapping) else None
+        if name not in SAFE_SYSCTLS:
+            found.append(f"sysctl {name} is not in the safe set ({', '.join(sorted(SAFE_SYSCTLS))})")
+    for key, value in annotations.items():
+        allowed = value in ("", "runtime/default") or str(value).startswith("localhost/")
+        if key.startswith(APPARMOR_ANNOTATION) and not allowed:
+            found.append(f"annotation {key}: {value} is not allowed; use runtime/default or localhost/<profile>")
+    if dig(security, "windowsOptions", "hostProcess") is True:
+        found.append("spec.securityContext.windowsOptions.hostProcess is true; host processes are not allowed")
+    if security.get("runAsNonRoot") is False:
+        found.append("spec.securityContext.runAsNonRoot is false; it must be true or unset with every container true")
+    if security.get("runAsUser") == 0:
+        found.append("spec.securityContext.runAsUser is 0 (root); use a non-zero UID")
+    if not _is_windows(spec) and (bad := _bad_profile_type(security.get("seccompProfile"), ALLOWED_SECCOMP_TYPES)):
+        found.append(
+            f"spec.securityContext.seccompProfile.type {bad} is not allowed; set RuntimeDefault (or Localhost)"
+        )
+    if bad := _bad_profile_type(security.get("appArmorProfile"), ALLOWED_APPARMOR_TYPES):
+        found.append(f"spec.securityContext.appArmorProfile.type {bad} is not allowed; use RuntimeDefault or Localhost")
+    if bad := _bad_selinux(security.get("seLinuxOptions")):
+        found.append(f"spec.securityContext.seLinuxOptions sets {bad}, which is not allowed")
+    return found
+
+
+def _forbidden_hosts(container: Props) -> list[str]:
+    """Probe and lifecycle handlers aimed at another host: the kubelet would send requests there from the node."""
+    handlers: list[tuple[tuple[str, ...], str]] = [((name,), name) for name in PROBES_WITH_HOST]
+    handlers += [(("lifecycle", name), f"lifecycle.{name}") for name in LIFECYCLE_HANDLERS]
+    return [
+        f"{where}.{action}.host {host!r}"
+        for path, where in handlers
+        for action in ("httpGet", "tcpSocket")
+        if (host := dig(container, *path, action, "host")) not in (None, "")
+    ]
+
+
+def _container_violations(label: str, container: Props, spec: Props) -> list[str]:
+    """One container's settings; a container may leave runAsNonRoot and seccomp to the pod."""
+    found: list[str] = []
+    security = _security(container)
+    pod_security_context = _security(spec)
+    windows = _is_windows(spec)
+    if security.get("privileged") is True:
+        found.append(f"{label} is privileged; set securityContext.privileged to false")
+    if not windows and security.get("allowPrivilegeEscalation") is not False:
+        found.append(f"{label} must set securityContext.allowPrivilegeEscalation to false")
+    run_as_non_root = security.get("runAsNonRoot")
+    if run_as_non_root is False:
+        found.append(f"{label} sets runAsNonRoot: false; it must run with runAsNonRoot: true")
+    elif run_as_non_root is None and pod_security_context.get("runAsNonRoot") is None:
+        found.append(f"{label} must run with runAsNonRoot: true (on the container or the pod)")
+    if security.get("runAsUser") == 0:
+        found.append(f"{label} sets runAsUser 0 (root); use a non-zero UID")
+    if not windows:
+        seccomp = security.get("seccompProfile")
+        if seccomp is not None and (bad := _bad_profile_type(seccomp, ALLOWED_SECCOMP_TYPES)):
+            found.append(f"{label} has seccompProfile.type {bad}; set RuntimeDefault (or Localhost)")
+        elif seccomp is None and pod_security_context.get("seccompProfile") is None:
+            found.append(
+                f"{label} has no seccompProfile and neither has the pod; set type RuntimeDefault (or Localhost) "
+                "on the container or pod"
+            )
+        drop = [str(c) for c in as_list(dig(security, "capabilities", "drop"))]
+        if "ALL" not in drop:
+            found.append(f'{label} must drop all capabilities (securityContext.capabilities.drop: ["ALL"])')
+        for cap in as_list(dig(security, "capabilities", "add")):
+            if cap not in ALLOWED_ADDED_CAPABILITIES:
+                found.append(f"{label} adds capability {cap}; only NET_BIND_SERVICE may be added")
+    for port in as_list(container.get("ports")):
+        if isinstance(port, Mapping) and port.get("hostPort") not in (None, 0):
+            found.append(f"{label} uses hostPort {port.get('hostPort')}; host ports are not allowed")
+    if security.get("procMount") not in (None, "Default"):
+        found.append(f"{label} sets procMount {security.get('procMount')}; only Default is allowed")
+    if dig(security, "windowsOptions", "hostProcess") is True:
+        found.append(f"{label} sets windowsOptions.hostProcess; host processes are not allowed")
+    if bad := _bad_profile_type(security.get("appArmorProfile"), ALLOWED_APPARMOR_TYPES):
+        found.append(f"{label} has appArmorProfile.type {bad}; use RuntimeDefault or Localhost")
+    if bad := _bad_selinux(security.get("seLinuxOptions")):
+        found.append(f"{label} sets seLinuxOptions {bad}, which is not allowed")
+    found += [
+        f"{label} aims {target}; probes and lifecycle handlers may only reach the pod itself (leave host unset)"
+        for target in _forbidden_hosts(container)
+    ]
+    return found
 
 
 def pod_security(resource_type: str, props: Props) -> list[str]:
@@ -85,78 +228,10 @@ def pod_security(resource_type: str, props: Props) -> list[str]:
     spec = pod_spec(resource_type, props)
     if spec is None:
         return []
-    found: list[str] = []
-
-    def add(detail: str) -> None:
-        found.append(_msg(POD_SECURITY, resource_type, props, detail))
-
-    for field in ("hostNetwork", "hostPID", "hostIPC"):
-        if spec.get(field) is True:
-            add(f"spec.{field} is true; host namespaces are not allowed (leave it unset or false)")
-    for volume in as_list(spec.get("volumes")):
-        sources = sorted(set(volume) - VOLUME_NON_SOURCE_FIELDS)
-        for source in sources:
-            if source not in RESTRICTED_VOLUME_TYPES:
-                add(
-                    f'volume "{volume.get("name", "?")}" uses {source}; allowed volume types are '
-                    f"{', '.join(sorted(RESTRICTED_VOLUME_TYPES))}"
-                )
-    for sysctl in as_list(dig(spec, "securityContext", "sysctls")):
-        name = sysctl.get("name") if isinstance(sysctl, Mapping) else None
-        if name not in SAFE_SYSCTLS:
-            add(f"sysctl {name} is not in the safe set ({', '.join(sorted(SAFE_SYSCTLS))})")
-    for key, value in pod_metadata(resource_type, props, "annotations").items():
-        if (
-            key.startswith(APPARMOR_ANNOTATION)
-            and value != "runtime/default"
-            and not str(value).startswith("localhost/")
-        ):
-            add(f"annotation {key}: {value} is not allowed; use runtime/default or localhost/<profile>")
-    if dig(spec, "securityContext", "windowsOptions", "hostProcess") is True:
-        add("spec.securityContext.windowsOptions.hostProcess is true; host processes are not allowed")
-
+    details = _pod_level_violations(spec, pod_metadata(resource_type, props, "annotations"))
     for label, container in containers(spec):
-        security = container.get("securityContext")
-        security = security if isinstance(security, Mapping) else {}
-        if security.get("privileged") is True:
-            add(f"{label} is privileged; set securityContext.privileged to false")
-        if security.get("allowPrivilegeEscalation") is not False:
-            add(f"{label} must set securityContext.allowPrivilegeEscalation to false")
-        if _effective(container, spec, "runAsNonRoot") is not True:
-            add(f"{label} must run with runAsNonRoot: true (on the container or the pod)")
-        if _effective(container, spec, "runAsUser") == 0:
-            add(f"{label} sets runAsUser 0 (root); use a non-zero UID")
-        seccomp = dig(container, "securityContext", "seccompProfile", "type") or dig(
-            spec, "securityContext", "seccompProfile", "type"
-        )
-        if seccomp not in ALLOWED_SECCOMP_TYPES:
-            add(
-                f"{label} has seccompProfile.type {seccomp!r}; "
-                "set RuntimeDefault (or Localhost) on the container or pod"
-            )
-        drop = [str(c) for c in as_list(dig(security, "capabilities", "drop"))]
-        if "ALL" not in drop:
-            add(f'{label} must drop all capabilities (securityContext.capabilities.drop: ["ALL"])')
-        for cap in as_list(dig(security, "capabilities", "add")):
-            if cap not in ALLOWED_ADDED_CAPABILITIES:
-                add(f"{label} adds capability {cap}; only NET_BIND_SERVICE may be added")
-        for port in as_list(container.get("ports")):
-            if isinstance(port, Mapping) and port.get("hostPort") not in (None, 0):
-                add(f"{label} uses hostPort {port.get('hostPort')}; host ports are not allowed")
-        if security.get("procMount") not in (None, "Default"):
-            add(f"{label} sets procMount {security.get('procMount')}; only Default is allowed")
-        if dig(security, "windowsOptions", "hostProcess") is True:
-            add(f"{label} sets windowsOptions.hostProcess; host processes are not allowed")
-        apparmor = _effective(container, spec, "appArmorProfile")
-        if isinstance(apparmor, Mapping) and apparmor.get("type") not in ALLOWED_APPARMOR_TYPES:
-            add(f"{label} has appArmorProfile.type {apparmor.get('type')!r}; use RuntimeDefault or Localhost")
-        selinux = _effective(container, spec, "seLinuxOptions")
-        if isinstance(selinux, Mapping):
-            if selinux.get("type") not in (None, *ALLOWED_SELINUX_TYPES):
-                add(f"{label} has seLinuxOptions.type {selinux.get('type')!r}, which is not allowed")
-            if selinux.get("user") or selinux.get("role"):
-                add(f"{label} sets seLinuxOptions user or role, which is not allowed")
-    return found
+        details += _container_violations(label, container, spec)
+    return [_msg(POD_SECURITY, resource_type, props, detail) for detail in details]
 
 
 def read_only_root(resource_type: str, props: Props) -> list[str]:

@@ -114,6 +114,77 @@ def test_host_port_proc_mount_and_unsafe_sysctl_are_refused(
     assert "sysctl kernel.msgmax" in found
 
 
+@pytest.mark.parametrize(
+    ("pod_field", "pod_value", "container_value", "expected"),
+    [
+        ("runAsNonRoot", False, True, "spec.securityContext.runAsNonRoot is false"),
+        ("runAsUser", 0, 65532, "spec.securityContext.runAsUser is 0 (root)"),
+        ("seccompProfile", {"type": "Unconfined"}, {"type": "RuntimeDefault"}, "seccompProfile.type 'Unconfined'"),
+        ("appArmorProfile", {"type": "Unconfined"}, {"type": "RuntimeDefault"}, "appArmorProfile.type 'Unconfined'"),
+        ("seLinuxOptions", {"role": "sysadm_r"}, {"type": "container_t"}, "seLinuxOptions sets role 'sysadm_r'"),
+    ],
+)
+def test_a_bad_pod_level_value_fails_even_when_the_container_overrides_it(
+    deployment: dict[str, Any],
+    container_of: Container,
+    pod_field: str,
+    pod_value: Any,
+    container_value: Any,
+    expected: str,
+) -> None:
+    """As Kubernetes' evaluator judges it: every container added later would inherit the pod's value."""
+    pod(deployment)["securityContext"][pod_field] = pod_value
+    container_of(deployment)["securityContext"][pod_field] = container_value
+    [message] = checks.pod_security(DEPLOYMENT, deployment)
+    assert message.startswith("pod-security-restricted: Deployment goapp-prod/goapp: spec.securityContext.")
+    assert expected in message
+
+
+@pytest.mark.parametrize(
+    ("field", "handler"),
+    [
+        ("livenessProbe", {"httpGet": {"path": "/healthz", "port": 8080, "host": "node.invalid"}}),
+        ("startupProbe", {"tcpSocket": {"port": 8080, "host": "node.invalid"}}),
+        ("lifecycle", {"preStop": {"httpGet": {"path": "/drain", "port": 8080, "host": "node.invalid"}}}),
+    ],
+)
+def test_probes_and_lifecycle_handlers_may_not_aim_at_another_host(
+    deployment: dict[str, Any], container_of: Container, field: str, handler: dict[str, Any]
+) -> None:
+    container_of(deployment)[field] = handler
+    [message] = checks.pod_security(DEPLOYMENT, deployment)
+    assert "host 'node.invalid'; probes and lifecycle handlers may only reach the pod itself" in message
+    container_of(deployment)[field] = {"tcpSocket": {"port": 8080, "host": ""}}
+    assert checks.pod_security(DEPLOYMENT, deployment) == []
+
+
+def test_windows_pods_need_no_linux_only_settings(deployment: dict[str, Any], container_of: Container) -> None:
+    security = container_of(deployment)["securityContext"]
+    for field in ("allowPrivilegeEscalation", "capabilities", "seccompProfile"):
+        del security[field]
+    del pod(deployment)["securityContext"]["seccompProfile"]
+    assert len(checks.pod_security(DEPLOYMENT, deployment)) == 3
+    pod(deployment)["os"] = {"name": "windows"}
+    assert checks.pod_security(DEPLOYMENT, deployment) == []
+    security["privileged"] = True  # the rest of the standard still holds
+    assert len(checks.pod_security(DEPLOYMENT, deployment)) == 1
+
+
+def test_what_kubernetes_1_34_allows_is_allowed(deployment: dict[str, Any], container_of: Container) -> None:
+    spec = pod(deployment)
+    spec["securityContext"]["sysctls"] = [{"name": "net.ipv4.tcp_rmem", "value": "4096 87380 6291456"}]
+    spec["securityContext"]["seLinuxOptions"] = {"type": "", "level": "s0"}
+    spec["volumes"] += [
+        {"name": "assets", "image": {"reference": "assets:1"}},
+        {"name": "x", "emptyDir": {}, "nfs": None},
+    ]
+    deployment["spec"]["template"]["metadata"]["annotations"][
+        "container.apparmor.security.beta.kubernetes.io/goapp"
+    ] = ""
+    container_of(deployment)["securityContext"]["seLinuxOptions"] = {"type": "container_engine_t"}
+    assert checks.pod_security(DEPLOYMENT, deployment) == []
+
+
 def test_cron_job_pod_templates_are_found() -> None:
     cron = {
         "metadata": {"name": "nightly"},
