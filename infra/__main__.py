@@ -1,11 +1,6 @@
-"""Entry point run by the Pulumi engine (Pulumi.yaml `main: infra/`)."""
+"""Entry point run by the Pulumi engine (Pulumi.yaml `main: infra/`); `infra` is installed in the virtualenv."""
 
 import gc
-import sys
-from pathlib import Path
-
-# The engine runs this file as a script; make `infra` importable as the package the tests use.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from infra.program import main
 

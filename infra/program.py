@@ -1,19 +1,35 @@
-"""The program: stack config → settings → components → stack outputs."""
+"""The program: stack config → settings → components → stack outputs.
+
+`compose` is the whole shape of one stack: which components it gets and how they are wired. Everything else
+here turns the stack's settings into the components' narrow arguments.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.components.workload import Workload, WorkloadArgs
-from infra.settings import ConfigError, Settings, load_settings
+from infra import upgrade
+from infra.components.app_config import AppConfig, AppConfigArgs
+from infra.components.autoscaler import AUTOSCALED, Autoscaler, AutoscalerArgs, fixed_replicas
+from infra.components.data_volume import DataVolume, DataVolumeArgs
+from infra.components.disruption_budget import DisruptionBudget, DisruptionBudgetArgs
+from infra.components.identity import AppIdentity
+from infra.components.namespace import RestrictedNamespace, RestrictedNamespaceArgs
+from infra.components.network_policy import AppNetworkPolicy, AppNetworkPolicyArgs
+from infra.components.service import AppService, AppServiceArgs
+from infra.components.web_deployment import WebDeployment, WebDeploymentArgs
+from infra.settings import ConfigError, Run, Settings, load_settings
 from infra.stack_config import read_stack_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GOAPP_CONTEXT = REPO_ROOT / "goapp"
+SERVICE = "goapp"
+"""The service's name: every component's, and so every Kubernetes object's (`goapp`, `goapp-env`, …)."""
 
 
 def load() -> Settings:
@@ -24,6 +40,7 @@ def load() -> Settings:
             project=pulumi.get_project(),
             stack=pulumi.get_stack(),
             environ=os.environ,
+            run=Run(dry_run=pulumi.runtime.is_dry_run()),
         )
     except ConfigError as error:
         # RunError is reported without a Python traceback: the message is the whole story.
@@ -55,9 +72,72 @@ def image_reference(settings: Settings) -> pulumi.Input[str]:
     if image.registry is not None:
         password = pulumi.Output.secret(image.registry.password.get_secret_value())
     return ServiceImage(
-        "goapp",
+        SERVICE,
         ServiceImageArgs(image=image, build=settings.build, context=GOAPP_CONTEXT, registry_password=password),
     ).ref
+
+
+@dataclass(frozen=True)
+class ServiceOutputs:
+    namespace: pulumi.Output[str]
+    service_name: pulumi.Output[str]
+    dns_name: pulumi.Output[str]
+
+
+def compose(settings: Settings, image: pulumi.Input[str], provider: k8s.Provider) -> ServiceOutputs:
+    """Every component of one stack, wired by their outputs."""
+    config = settings.config
+    identity = AppIdentity(name=SERVICE, instance=settings.instance, version=settings.build.version)
+
+    def opts(*aliases: pulumi.Alias) -> pulumi.ResourceOptions:
+        # Kubernetes objects keep the identities they had under the single Workload of earlier versions.
+        return pulumi.ResourceOptions(
+            providers=[provider], aliases=list(aliases), transformations=[upgrade.legacy_children(SERVICE)]
+        )
+
+    namespace = RestrictedNamespace(
+        SERVICE,
+        # Deleting a namespace deletes its volume claims: protecting the data protects its namespace too.
+        RestrictedNamespaceArgs(identity=identity, name=config.namespace, protect=config.storage.protect),
+        opts=opts(),
+    )
+    app_config = AppConfig(
+        SERVICE,
+        AppConfigArgs(
+            namespace=namespace.name,
+            identity=identity,
+            env=config.env,
+            secret_env={name: value.get_secret_value() for name, value in config.secret_env.items()},
+            rollout_key=pulumi.Output.secret(config.rollout_key.get_secret_value()) if config.rollout_key else None,
+        ),
+        opts=opts(),
+    )
+    data = DataVolume(
+        SERVICE, DataVolumeArgs(namespace=namespace.name, identity=identity, storage=config.storage), opts=opts()
+    )
+    web = WebDeployment(
+        SERVICE,
+        WebDeploymentArgs(
+            namespace=namespace.name,
+            identity=identity,
+            image=image,
+            config=app_config,
+            data=data,
+            replicas=AUTOSCALED if config.autoscaling else fixed_replicas(config.replicas),
+            port=config.port,
+            resources=config.resources,
+            shutdown=config.shutdown,
+        ),
+        # It takes over the old Workload component's identity, and with it its children's.
+        opts=pulumi.ResourceOptions(providers=[provider], aliases=[upgrade.legacy_workload()]),
+    )
+    service = AppService(SERVICE, AppServiceArgs(target=web, service=config.service), opts=opts())
+    AppNetworkPolicy(SERVICE, AppNetworkPolicyArgs(target=web, policy=config.network_policy), opts=opts())
+    if config.autoscaling is not None:
+        Autoscaler(SERVICE, AutoscalerArgs(target=web, autoscaling=config.autoscaling), opts=opts())
+    if config.max_replicas > 1:
+        DisruptionBudget(SERVICE, DisruptionBudgetArgs(target=web), opts=opts())
+    return ServiceOutputs(namespace=namespace.name, service_name=service.name, dns_name=service.dns_name)
 
 
 def deploy(settings: Settings) -> dict[str, pulumi.Input[str]]:
@@ -66,15 +146,11 @@ def deploy(settings: Settings) -> dict[str, pulumi.Input[str]]:
         pulumi.log.warn(warning)
     provider = kubernetes_provider(settings)
     image = image_reference(settings)
-    workload = Workload(
-        "goapp",
-        WorkloadArgs(settings=settings, image=image),
-        opts=pulumi.ResourceOptions(providers=[provider]),
-    )
+    service = compose(settings, image, provider)
     outputs: dict[str, pulumi.Input[str]] = {
-        "namespace": workload.namespace,
-        "serviceName": workload.service_name,
-        "dnsName": workload.dns_name,
+        "namespace": service.namespace,
+        "serviceName": service.service_name,
+        "dnsName": service.dns_name,
         "imageRef": image,
     }
     if settings.config.url is not None:

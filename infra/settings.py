@@ -9,6 +9,7 @@ Components receive a `Settings` and never read `pulumi.Config` themselves.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import re
 import typing
@@ -73,19 +74,53 @@ class _Model(BaseModel):
     )
 
 
-def _quantity(value: str) -> str:
-    parse_quantity(value)
+class KeyedError(ValueError):
+    """A rule broken by one key inside the model that raised it.
+
+    `path` is that key's dotted stack-config path relative to the model (camelCase, as in the stack file), so
+    a cross-field error starts with the full key it is about, like every single-field error.
+    """
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+def _non_negative_quantity(value: str) -> str:
+    # Kubernetes refuses negative requests ("must be greater than or equal to 0").
+    if parse_quantity(value) < 0:
+        raise ValueError("must be zero or more (Kubernetes refuses negative requests)")
     return value
 
 
 def _positive_quantity(value: str) -> str:
     if parse_quantity(value) <= 0:
-        raise ValueError(f"{value!r} must be greater than zero")
+        raise ValueError("must be greater than zero")
     return value
 
 
-Quantity = Annotated[str, AfterValidator(_quantity)]
+def _cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        raise ValueError("must be a CIDR such as 10.0.0.0/8 or 10.244.0.1/32, host bits unset") from None
+    return value
+
+
+ROLLOUT_KEY_MIN_LENGTH = 32
+
+
+def _rollout_key(value: SecretStr) -> SecretStr:
+    if len(value.get_secret_value()) < ROLLOUT_KEY_MIN_LENGTH:
+        raise ValueError(
+            f"must be at least {ROLLOUT_KEY_MIN_LENGTH} characters of randomness, e.g. `openssl rand -base64 32`"
+        )
+    return value
+
+
+NonNegativeQuantity = Annotated[str, AfterValidator(_non_negative_quantity)]
 PositiveQuantity = Annotated[str, AfterValidator(_positive_quantity)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN)]
 # A base image may be pinned by digest: name[:tag][@sha256:<64 hex>].
 ImageReference = Annotated[str, StringConstraints(pattern=r"^[^\s@]+(@sha256:[0-9a-f]{64})?$")]
@@ -139,17 +174,21 @@ class ImageSettings(_Model):
 
 
 class ResourceAmounts(_Model):
-    cpu: Quantity
-    memory: Quantity
+    """Requests: what the scheduler reserves. Zero is legal (Kubernetes accepts it), negative is not."""
+
+    cpu: NonNegativeQuantity
+    memory: NonNegativeQuantity
     # Logs and the /tmp emptyDir count against the node's disk; without a request the scheduler
     # cannot account for it and the kubelet evicts the pod first under disk pressure.
-    ephemeral_storage: Quantity = "32Mi"
+    ephemeral_storage: NonNegativeQuantity = "32Mi"
 
 
 class ResourceLimits(_Model):
-    cpu: Quantity | None = None
-    memory: Quantity
-    ephemeral_storage: Quantity = "256Mi"
+    """Limits: a zero limit would leave the container nothing to run with, so each must be positive."""
+
+    cpu: PositiveQuantity | None = None
+    memory: PositiveQuantity
+    ephemeral_storage: PositiveQuantity = "256Mi"
 
 
 class Resources(_Model):
@@ -160,17 +199,14 @@ class Resources(_Model):
 
     @model_validator(mode="after")
     def _limits_cover_requests(self) -> Resources:
-        if self.limits.cpu is not None and parse_quantity(self.limits.cpu) < parse_quantity(self.requests.cpu):
-            raise ValueError(f"limits.cpu {self.limits.cpu!r} must be at least requests.cpu {self.requests.cpu!r}")
-        if parse_quantity(self.limits.memory) < parse_quantity(self.requests.memory):
-            raise ValueError(
-                f"limits.memory {self.limits.memory!r} must be at least requests.memory {self.requests.memory!r}"
-            )
-        if parse_quantity(self.limits.ephemeral_storage) < parse_quantity(self.requests.ephemeral_storage):
-            raise ValueError(
-                f"limits.ephemeralStorage {self.limits.ephemeral_storage!r} must be at least "
-                f"requests.ephemeralStorage {self.requests.ephemeral_storage!r}"
-            )
+        pairs = (
+            ("cpu", self.limits.cpu, self.requests.cpu),
+            ("memory", self.limits.memory, self.requests.memory),
+            ("ephemeralStorage", self.limits.ephemeral_storage, self.requests.ephemeral_storage),
+        )
+        for name, limit, request in pairs:
+            if limit is not None and parse_quantity(limit) < parse_quantity(request):
+                raise KeyedError(f"limits.{name}", f"got {limit!r}; must be at least requests.{name} {request!r}")
         return self
 
 
@@ -178,9 +214,13 @@ AccessMode = Literal["ReadWriteOnce", "ReadWriteOncePod", "ReadWriteMany", "Read
 
 
 class Storage(_Model):
+    """The notes volume. `protect` makes the engine refuse to delete or replace the claim (and its
+    namespace, whose deletion would take the claim with it) until the user unprotects it explicitly."""
+
     size: PositiveQuantity = "1Gi"
     access_mode: AccessMode = "ReadWriteOnce"
     storage_class: Annotated[str, StringConstraints(min_length=1)] | None = None
+    protect: bool = False
 
 
 class Autoscaling(_Model):
@@ -191,7 +231,9 @@ class Autoscaling(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> Autoscaling:
         if self.max_replicas < self.min_replicas:
-            raise ValueError(f"maxReplicas ({self.max_replicas}) must be at least minReplicas ({self.min_replicas})")
+            raise KeyedError(
+                "maxReplicas", f"got {self.max_replicas}; must be at least minReplicas ({self.min_replicas})"
+            )
         return self
 
 
@@ -205,8 +247,58 @@ class ServiceSettings(_Model):
     @model_validator(mode="after")
     def _node_port_needs_type(self) -> ServiceSettings:
         if self.node_port is not None and self.type == "ClusterIP":
-            raise ValueError("nodePort needs type NodePort or LoadBalancer")
+            raise KeyedError("nodePort", f"got {self.node_port}; needs type NodePort or LoadBalancer, not ClusterIP")
         return self
+
+
+DNS1123Label = Annotated[str, StringConstraints(max_length=63, pattern=DNS1123_LABEL)]
+
+
+class IngressPeers(_Model):
+    """Who may open connections to the app port: pods of these namespaces, and these address blocks
+    (a node address, for NodePort traffic that kube-proxy forwards from the node)."""
+
+    namespaces: list[DNS1123Label] = []
+    cidrs: list[Cidr] = []
+
+
+class DnsPeers(_Model):
+    """Where pods may send DNS queries: the cluster DNS, as pods selected by labels in a namespace (the
+    usual kube-dns/CoreDNS deployment), or as address blocks where the DNS server is not a pod."""
+
+    namespace: DNS1123Label | None = None
+    pod_labels: dict[str, str] = {}
+    cidrs: list[Cidr] = []
+
+    @model_validator(mode="after")
+    def _one_kind_of_peer(self) -> DnsPeers:
+        by_pods = self.namespace is not None or bool(self.pod_labels)
+        if by_pods and self.cidrs:
+            raise KeyedError("cidrs", "set either cidrs or namespace with podLabels, not both")
+        if by_pods and (self.namespace is None or not self.pod_labels):
+            missing = "podLabels" if self.namespace is not None else "namespace"
+            raise KeyedError(missing, "required with the other: cluster DNS pods are named by namespace and podLabels")
+        return self
+
+    @property
+    def selects_pods(self) -> bool:
+        return not self.cidrs
+
+    @property
+    def effective_namespace(self) -> str:
+        return self.namespace or "kube-system"
+
+    @property
+    def effective_pod_labels(self) -> dict[str, str]:
+        # kube-dns and CoreDNS deployments both carry this label in kubeadm, kOps, GKE, EKS and AKS clusters.
+        return self.pod_labels or {"k8s-app": "kube-dns"}
+
+
+class NetworkPolicySettings(_Model):
+    """The pods' firewall: the app port only from `allowFrom`, DNS only to `dns`, nothing else either way."""
+
+    allow_from: IngressPeers = IngressPeers()
+    dns: DnsPeers = DnsPeers()
 
 
 class KubernetesTarget(_Model):
@@ -249,14 +341,27 @@ class StackConfig(_Model):
     kubernetes: KubernetesTarget = KubernetesTarget()
     shutdown: Shutdown = Shutdown()
     url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")] | None = None
+    network_policy: NetworkPolicySettings = NetworkPolicySettings()
+    rollout_key: Annotated[SecretStr, AfterValidator(_rollout_key)] | None = None
+    """Keys the HMAC in the pod annotation that rolls pods when goapp:secretEnv changes."""
+    allow_empty_passphrase: bool = False
+    """Only for stacks on a developer's own machine: lets `pulumi up` run with the empty passphrase."""
 
     @model_validator(mode="after")
     def _cross_key_rules(self) -> StackConfig:
         if self.storage.access_mode == "ReadWriteOncePod" and self.max_replicas > 1:
-            raise ValueError(
-                "goapp:storage.accessMode ReadWriteOncePod allows a single pod: "
+            raise KeyedError(
+                "storage.accessMode",
+                "ReadWriteOncePod allows a single pod: "
                 f"at most 1 replica can run, but up to {self.max_replicas} can "
-                "(set goapp:replicas to 1 and goapp:autoscaling.maxReplicas to 1, or use ReadWriteMany)"
+                "(set goapp:replicas to 1 and goapp:autoscaling.maxReplicas to 1, or use ReadWriteMany)",
+            )
+        if self.secret_env and self.rollout_key is None:
+            raise KeyedError(
+                "rolloutKey",
+                "required when goapp:secretEnv is set: it keys the HMAC that rolls pods when a secret changes, so "
+                "the pod annotation reveals nothing a guess could be tested against; set it with "
+                "`openssl rand -base64 32 | pulumi config set --secret goapp:rolloutKey`",
             )
         return self
 
@@ -319,14 +424,35 @@ class Settings:
 
 @dataclass(frozen=True)
 class RawStackConfig:
-    """Config exactly as the engine hands it over: `goapp:key` → string (JSON for objects)."""
+    """Config exactly as the engine hands it over: `goapp:key` → string (JSON for objects).
+
+    The engine decrypts every value and only says which top-level keys held a secret somewhere; which nested
+    values were encrypted is known only from the stack file itself (`secure_paths`, None when the config did
+    not come from a stack file). `passphrase_secrets` says the stack's secrets provider is the passphrase one.
+    """
 
     values: Mapping[str, str]
     secret_keys: frozenset[str] = frozenset()
+    secure_paths: frozenset[str] | None = None
+    passphrase_secrets: bool = False
+
+    def is_secure(self, dotted: str) -> bool:
+        """Whether the value at a full dotted key (`goapp:secretEnv.TOKEN`) was encrypted in the stack file."""
+        if self.secure_paths is None:
+            return dotted.split(".", 1)[0] in self.secret_keys
+        parts = dotted.split(".")
+        return any(".".join(parts[:n]) in self.secure_paths for n in range(1, len(parts) + 1))
+
+
+@dataclass(frozen=True)
+class Run:
+    """What the engine is doing with the program."""
+
+    dry_run: bool = True
+    """A preview: nothing is applied, so nothing secret is stored."""
 
 
 _TOP_LEVEL_KEYS = {field.alias or name for name, field in StackConfig.model_fields.items()}
-_SECRET_ONLY_KEYS = {"secretEnv"}
 
 
 def load_settings(
@@ -335,6 +461,7 @@ def load_settings(
     project: str,
     stack: str,
     environ: Mapping[str, str],
+    run: Run = Run(),
 ) -> Settings:
     """Validate the whole stack config at once; raise ConfigError listing every problem."""
     problems: list[str] = []
@@ -346,21 +473,15 @@ def load_settings(
         if key not in _TOP_LEVEL_KEYS:
             problems.append(_unknown_key_message(full_key, key, _TOP_LEVEL_KEYS))
             continue
-        if key in _SECRET_ONLY_KEYS and full_key not in raw.secret_keys:
-            problems.append(
-                f"{full_key}: values must be Pulumi secrets; set them with "
-                f"`pulumi config set --secret --path '{full_key}.NAME' VALUE`"
-            )
-            continue
         document[key] = _decode(text)
 
     problems.extend(_env_name_problems(document))
+    problems.extend(_plain_secret_problems(raw, document))
     config: StackConfig | None = None
     try:
         config = StackConfig.model_validate(document)
     except ValidationError as error:
         problems.extend(_describe(error))
-    _check_registry_secret(raw, config, problems)
 
     render_dir = environ.get("GOAPP_RENDER_DIR") or None
     image_digest = environ.get("GOAPP_IMAGE_DIGEST") or None
@@ -373,6 +494,9 @@ def load_settings(
             "GOAPP_IMAGE_DIGEST: render mode (GOAPP_RENDER_DIR) builds nothing and needs the digest of a pushed "
             "image, as sha256:<64 hex>; rendered manifests reference goapp:image.repository@<digest>"
         )
+    applies = not run.dry_run and render_dir is None
+    if applies and config is not None and not config.allow_empty_passphrase:
+        problems.extend(_empty_passphrase_problems(raw, stack, environ))
     if problems or config is None:
         raise ConfigError(problems)
 
@@ -387,6 +511,53 @@ def load_settings(
         render_dir=Path(render_dir) if render_dir else None,
         image_digest=image_digest,
     )
+
+
+# Values that must be encrypted in the stack file: their full keys, for every value present.
+def _secret_value_keys(document: Mapping[str, Any]) -> list[str]:
+    keys = [f"{NAMESPACE}:secretEnv.{name}" for name in sorted(_names(document.get("secretEnv")))]
+    image = document.get("image")
+    if isinstance(image, dict) and isinstance(image.get("registry"), dict) and "password" in image["registry"]:
+        keys.append(f"{NAMESPACE}:image.registry.password")
+    if "rolloutKey" in document:
+        keys.append(f"{NAMESPACE}:rolloutKey")
+    return keys
+
+
+def _plain_secret_problems(raw: RawStackConfig, document: Mapping[str, Any]) -> list[str]:
+    """Each value the contract keeps secret must have been encrypted in the stack file, one by one: the engine
+    marks a whole map secret when any one of its values is, which would hide a plaintext neighbour."""
+    return [
+        f"{key}: must be a Pulumi secret, but the stack file holds it in plaintext; set it with "
+        f"`pulumi config set --secret --path '{key}' VALUE`"
+        for key in _secret_value_keys(document)
+        if not raw.is_secure(key)
+    ]
+
+
+def _empty_passphrase_problems(raw: RawStackConfig, stack: str, environ: Mapping[str, str]) -> list[str]:
+    if not raw.passphrase_secrets or not _passphrase_is_empty(environ):
+        return []
+    return [
+        f"PULUMI_CONFIG_PASSPHRASE: stack {stack!r} encrypts its secrets with the empty passphrase, which anyone "
+        "holding the stack file can decrypt, so `pulumi up` is refused. Move it to a real secrets provider first, "
+        f"e.g. `pulumi stack change-secrets-provider --stack {stack} 'awskms://alias/goapp'` (or a passphrase kept "
+        "in your CI secrets: `pulumi stack change-secrets-provider passphrase`). A throwaway stack on your own "
+        f"machine may opt out with `{NAMESPACE}:allowEmptyPassphrase: true`"
+    ]
+
+
+def _passphrase_is_empty(environ: Mapping[str, str]) -> bool:
+    """As the CLI decides: PULUMI_CONFIG_PASSPHRASE wins, then PULUMI_CONFIG_PASSPHRASE_FILE's content."""
+    if "PULUMI_CONFIG_PASSPHRASE" in environ:
+        return environ["PULUMI_CONFIG_PASSPHRASE"] == ""
+    path = environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    if path:
+        try:
+            return Path(path).read_text().rstrip("\r\n") == ""
+        except OSError:
+            return False
+    return False
 
 
 def _decode(text: Any) -> Any:
@@ -408,26 +579,15 @@ def _env_name_problems(document: Mapping[str, Any]) -> list[str]:
     for key, names in (("env", env), ("secretEnv", secret_env)):
         for name in sorted(names & set(DERIVED_ENV)):
             problems.append(f"{NAMESPACE}:{key}.{name}: {name} is derived from {DERIVED_ENV[name]}, set that instead")
-    overlap = sorted(env & secret_env)
-    if overlap:
+    for name in sorted(env & secret_env):
         problems.append(
-            f"{NAMESPACE}:env and {NAMESPACE}:secretEnv must not share names; both set {', '.join(overlap)}"
+            f"{NAMESPACE}:env.{name}: also set in {NAMESPACE}:secretEnv; a variable comes from one of them only"
         )
     return problems
 
 
 def _names(value: Any) -> set[str]:
     return {str(k) for k in value} if isinstance(value, dict) else set()
-
-
-def _check_registry_secret(raw: RawStackConfig, config: StackConfig | None, problems: list[str]) -> None:
-    if config is None or config.image.registry is None:
-        return
-    if f"{NAMESPACE}:image" not in raw.secret_keys:
-        problems.append(
-            f"{NAMESPACE}:image.registry.password: must be a Pulumi secret; set it with "
-            f"`pulumi config set --secret --path '{NAMESPACE}:image.registry.password' VALUE`"
-        )
 
 
 def _unknown_key_message(full_key: str, key: str, known: set[str]) -> str:
@@ -449,6 +609,10 @@ def _describe(error: ValidationError) -> list[str]:
         if item["type"] == "missing":
             lines.append(f"{key}: required but not set")
             continue
+        keyed = item.get("ctx", {}).get("error")
+        if isinstance(keyed, KeyedError):
+            lines.append(f"{NAMESPACE}:{'.'.join([*location, keyed.path])}: {keyed}")
+            continue
         message = item["msg"].removeprefix("Value error, ")
         value = item.get("input")
         shown = "<secret>" if _is_secret_path(location) else repr(value)
@@ -460,7 +624,7 @@ def _describe(error: ValidationError) -> list[str]:
 
 
 def _is_secret_path(location: list[str]) -> bool:
-    return bool(location) and (location[0] == "secretEnv" or location[-1] == "password")
+    return bool(location) and (location[0] in ("secretEnv", "rolloutKey") or location[-1] == "password")
 
 
 def _allowed(item: Any, message: str) -> str:

@@ -13,7 +13,7 @@ import pulumi
 import pulumi_docker
 import yaml
 
-from infra import program
+from infra import program, stack_config
 from infra.components import image as image_component
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +21,7 @@ STACKS_DIR = REPO_ROOT / "stacks"
 STACKS = ("local", "dev", "staging", "prod")
 FAKE_DIGEST = "sha256:" + "ab" * 32
 MOCK_SECRET = "mock-secret-value"
+"""Every decrypted value starts with this; `plaintext` says how a ciphertext decrypts under the mocks."""
 FAKE_IMAGE_ID = "0123456789abcdef" * 4
 DOCKER_IMAGE = "docker:image:Image"
 
@@ -150,11 +151,21 @@ class Run:
         parent = self.options[name].parent
         return None if parent is None else str(getattr(parent, "_name", None))
 
+    def parent_type_of(self, name: str) -> str | None:
+        parent = self.options[name].parent
+        return None if parent is None else str(getattr(parent, "_type", None))
+
+
+def plaintext(ciphertext: str) -> str:
+    """What a `secure:` value decrypts to under the mocks: distinct per ciphertext, 32 characters or more
+    (the length the contract asks of goapp:rolloutKey)."""
+    return f"{MOCK_SECRET}({ciphertext})".ljust(32, ".")
+
 
 def engine_config(stack_yaml: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
     """Stack-file config as the engine hands it to a program: strings, JSON for objects.
 
-    Secure values cannot be decrypted here; they become MOCK_SECRET and their top-level key
+    Secure values cannot be decrypted here; they become `plaintext(ciphertext)` and their top-level key
     is marked secret, as the engine marks a key holding any secret.
     """
     values: dict[str, str] = {}
@@ -174,7 +185,7 @@ def engine_config(stack_yaml: Mapping[str, Any]) -> tuple[dict[str, str], list[s
 
 def _strip_secure(value: Any) -> tuple[Any, bool]:
     if isinstance(value, dict) and set(value) == {"secure"}:
-        return MOCK_SECRET, True
+        return plaintext(str(value["secure"])), True
     if isinstance(value, dict):
         found = False
         result = {}
@@ -201,8 +212,12 @@ def run(
     environ: Mapping[str, str] | None = None,
     monkeypatch: Any,
     mocks: RecordingMocks | None = None,
+    stack_file: Mapping[str, Any] | None = None,
 ) -> Run:
-    """Run the whole program under mocks with `config` (stack-file form) and return what happened."""
+    """Run the whole program under mocks with `config` (stack-file form) and return what happened.
+
+    `stack_file` adds top-level keys of the stack file besides `config` (`secretsprovider`, say).
+    """
     values, secret_keys = engine_config(config)
     mocks = mocks or RecordingMocks(preview=preview)
     capture = _Capture()
@@ -211,6 +226,9 @@ def run(
     logger.setLevel(logging.DEBUG)
     pulumi.runtime.set_mocks(mocks, project="goapp", stack=stack, preview=preview, logger=logger)
     pulumi.runtime.set_all_config(values, secret_keys)
+    # What the program reads from the stack file itself: which values were encrypted, and the secrets provider.
+    facts = stack_config.stack_file_facts({"config": dict(config), **(stack_file or {})})
+    monkeypatch.setattr(stack_config, "read_stack_file", lambda root, stack: facts)
     monkeypatch.setattr(pulumi_docker, "Image", fake_docker_image(mocks))
     monkeypatch.setattr(image_component, "repo_digests", fake_repo_digests(mocks))
     for name in ("GOAPP_RENDER_DIR", "GOAPP_IMAGE_DIGEST", "GOAPP_VERSION", "GOAPP_COMMIT"):

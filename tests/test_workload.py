@@ -1,4 +1,4 @@
-"""The Workload component under Pulumi mocks: every object, with its production defaults."""
+"""The whole program under Pulumi mocks: every object one stack gets, with its production defaults."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 
 import harness
 from harness import FAKE_DIGEST, Run
-from infra import objects
+from infra.components.app_config import rollout_revision
+from infra.components.web_deployment import REVISION_ANNOTATION
 
 BASE: dict[str, Any] = {
     "goapp:namespace": "goapp-test",
@@ -19,6 +20,11 @@ BASE: dict[str, Any] = {
     "goapp:storage": {"size": "1Gi", "accessMode": "ReadWriteMany"},
 }
 SCALED = {**BASE, "goapp:autoscaling": {"minReplicas": 2, "maxReplicas": 6, "cpuUtilization": 75}}
+WITH_SECRET = {
+    **BASE,
+    "goapp:secretEnv": {"API_TOKEN": {"secure": "v1:token"}},
+    "goapp:rolloutKey": {"secure": "v1:key"},
+}
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SERVICE = "kubernetes:core/v1:Service"
@@ -51,20 +57,40 @@ def app_container(result: Run) -> dict[str, Any]:
     return dict(container)
 
 
-def test_creates_every_object_of_the_workload(monkeypatch: pytest.MonkeyPatch, preview: bool) -> None:
+def container_env(result: Run) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in app_container(result)["env"]}
+
+
+def test_creates_every_object_of_the_stack(monkeypatch: pytest.MonkeyPatch, preview: bool) -> None:
     result = run(SCALED, monkeypatch, preview)
     for typ in (NAMESPACE, ACCOUNT, CONFIG_MAP, PVC, DEPLOYMENT, SERVICE, NETPOL, HPA, PDB):
         result.mocks.one(typ)
     assert result.mocks.of_type(SECRET) == [], "no Secret without goapp:secretEnv"
 
 
-def test_children_are_parented_and_named_under_the_component(monkeypatch: pytest.MonkeyPatch) -> None:
-    result = run(SCALED, monkeypatch)
+COMPONENT_OF = {
+    NAMESPACE: "goapp:namespace:RestrictedNamespace",
+    CONFIG_MAP: "goapp:config:AppConfig",
+    SECRET: "goapp:config:AppConfig",
+    PVC: "goapp:storage:DataVolume",
+    ACCOUNT: "goapp:workload:WebDeployment",
+    DEPLOYMENT: "goapp:workload:WebDeployment",
+    SERVICE: "goapp:network:AppService",
+    NETPOL: "goapp:network:AppNetworkPolicy",
+    HPA: "goapp:scaling:Autoscaler",
+    PDB: "goapp:availability:DisruptionBudget",
+}
+
+
+def test_each_object_belongs_to_the_component_of_its_concept(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run({**SCALED, **{k: v for k, v in WITH_SECRET.items() if k not in SCALED}}, monkeypatch)
     kubernetes = [r for r in result.mocks.resources if r.typ.startswith("kubernetes:") and "providers" not in r.typ]
-    assert kubernetes
+    assert {r.typ for r in kubernetes} == set(COMPONENT_OF)
     for resource in kubernetes:
+        assert result.parent_type_of(resource.name) == COMPONENT_OF[resource.typ], resource.name
         assert result.parent_of(resource.name) == "goapp", resource.name
         assert resource.name.startswith("goapp-"), resource.name
+        assert not result.options[resource.name].depends_on, f"{resource.name}: wired by outputs, not depends_on"
     assert result.parent_of("goapp-image") == "goapp"
 
 
@@ -73,6 +99,13 @@ def test_namespace_enforces_the_restricted_pod_security_standard(monkeypatch: py
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
     assert labels["pod-security.kubernetes.io/warn"] == "restricted"
     assert labels["pod-security.kubernetes.io/audit"] == "restricted"
+
+
+def test_every_namespaced_object_lives_in_the_stacks_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run({**SCALED, **{k: v for k, v in WITH_SECRET.items() if k not in SCALED}}, monkeypatch)
+    for resource in result.mocks.resources:
+        if resource.typ.startswith("kubernetes:") and resource.typ not in (NAMESPACE, "pulumi:providers:kubernetes"):
+            assert resource.inputs["metadata"]["namespace"] == "goapp-test", resource.name
 
 
 def test_pod_meets_the_restricted_standard(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -114,53 +147,53 @@ def test_probes_are_on_distinct_paths_of_the_named_port(monkeypatch: pytest.Monk
     container = app_container(run(BASE, monkeypatch))
     paths = {kind: container[kind]["httpGet"]["path"] for kind in ("livenessProbe", "readinessProbe", "startupProbe")}
     assert paths == {"livenessProbe": "/healthz", "readinessProbe": "/readyz", "startupProbe": "/startupz"}
-    assert len(set(paths.values())) == 3
     assert {container[k]["httpGet"]["port"] for k in paths} == {"http"}
 
 
-def test_requests_limits_and_gomemlimit(monkeypatch: pytest.MonkeyPatch) -> None:
-    container = app_container(run(BASE, monkeypatch))
-    assert container["resources"] == {
+def test_requests_limits_and_gomemlimit_below_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run(BASE, monkeypatch)
+    assert app_container(result)["resources"] == {
         "requests": {"cpu": "100m", "memory": "64Mi", "ephemeral-storage": "32Mi"},
         "limits": {"cpu": "1", "memory": "128Mi", "ephemeral-storage": "256Mi"},
     }
-    (gomemlimit,) = [e for e in container["env"] if e["name"] == "GOMEMLIMIT"]
-    field = gomemlimit["valueFrom"]["resourceFieldRef"]
-    assert field["resource"] == "limits.memory"
-    assert field["containerName"] == container["name"]
+    # 90 % of 128 MiB: the rest is headroom for memory the Go runtime does not manage.
+    assert container_env(result)["GOMEMLIMIT"] == str(int(128 * 2**20 * 0.9))
 
 
 def test_env_is_injected_from_config_map_and_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    config = {**BASE, "goapp:secretEnv": {"API_TOKEN": {"secure": "v1:x"}}}
-    result = run(config, monkeypatch)
+    result = run(WITH_SECRET, monkeypatch)
     config_map = result.mocks.one(CONFIG_MAP).inputs
     secret = result.mocks.one(SECRET).inputs
-    assert config_map["data"]["APP_MESSAGE"] == "hello"
-    assert config_map["data"]["PORT"] == "8080"
-    assert config_map["data"]["DATA_DIR"] == "/data"
-    assert "API_TOKEN" not in config_map["data"], "secret env must never land in a ConfigMap"
-    assert secret["stringData"] == {"API_TOKEN": harness.MOCK_SECRET}
+    assert config_map["data"] == {"APP_MESSAGE": "hello"}
+    assert secret["stringData"] == {"API_TOKEN": harness.plaintext("v1:token")}
     assert harness.is_secret(result.mocks.one(SECRET).raw_inputs["stringData"]), "secret env must stay a Pulumi secret"
-    refs = app_container(result)["envFrom"]
-    assert refs == [
+    assert app_container(result)["envFrom"] == [
         {"configMapRef": {"name": config_map["metadata"]["name"]}},
         {"secretRef": {"name": secret["metadata"]["name"]}},
     ]
 
 
-def test_shutdown_timing_is_consistent(monkeypatch: pytest.MonkeyPatch) -> None:
-    config = {**BASE, "goapp:shutdown": {"preStopSeconds": 4, "drainSeconds": 6, "timeoutSeconds": 20}}
+def test_derived_variables_come_from_their_own_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = {
+        **BASE,
+        "goapp:port": 9000,
+        "goapp:shutdown": {"preStopSeconds": 4, "drainSeconds": 6, "timeoutSeconds": 20},
+    }
     result = run(config, monkeypatch)
+    env = container_env(result)
+    assert {k: env[k] for k in ("PORT", "DATA_DIR", "SHUTDOWN_DRAIN", "SHUTDOWN_TIMEOUT")} == {
+        "PORT": "9000",
+        "DATA_DIR": "/data",
+        "SHUTDOWN_DRAIN": "6s",
+        "SHUTDOWN_TIMEOUT": "20s",
+    }
     container = app_container(result)
     assert container["lifecycle"]["preStop"] == {"sleep": {"seconds": 4}}
-    assert result.mocks.one(CONFIG_MAP).inputs["data"]["SHUTDOWN_DRAIN"] == "6s"
-    assert result.mocks.one(CONFIG_MAP).inputs["data"]["SHUTDOWN_TIMEOUT"] == "20s"
     assert pod_spec(result)["terminationGracePeriodSeconds"] > 4 + 6 + 20
 
 
 def test_selector_is_the_stable_subset_of_the_pod_labels(monkeypatch: pytest.MonkeyPatch) -> None:
-    result = run(BASE, monkeypatch, preview=False)
-    spec = result.mocks.one(DEPLOYMENT).inputs["spec"]
+    spec = run(BASE, monkeypatch).mocks.one(DEPLOYMENT).inputs["spec"]
     selector = spec["selector"]["matchLabels"]
     pod_labels = spec["template"]["metadata"]["labels"]
     assert selector == {"app.kubernetes.io/name": "goapp", "app.kubernetes.io/instance": "goapp-test"}
@@ -175,10 +208,9 @@ def test_selector_is_the_stable_subset_of_the_pod_labels(monkeypatch: pytest.Mon
 def test_service_selects_the_pods_and_targets_the_container_port(monkeypatch: pytest.MonkeyPatch) -> None:
     result = run({**BASE, "goapp:port": 9000}, monkeypatch)
     service = result.mocks.one(SERVICE).inputs["spec"]
-    pod_labels = result.mocks.one(DEPLOYMENT).inputs["spec"]["template"]["metadata"]["labels"]
     (port,) = service["ports"]
     (container_port,) = app_container(result)["ports"]
-    assert service["selector"].items() <= pod_labels.items()
+    assert service["selector"] == result.mocks.one(DEPLOYMENT).inputs["spec"]["selector"]["matchLabels"]
     assert port["targetPort"] == container_port["name"]
     assert container_port["containerPort"] == 9000
 
@@ -255,6 +287,15 @@ def test_claim_has_size_class_and_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     }
 
 
+@pytest.mark.parametrize("protect", [True, False])
+def test_a_protected_volume_protects_its_claim_and_namespace(monkeypatch: pytest.MonkeyPatch, protect: bool) -> None:
+    config = {**BASE, "goapp:storage": {"size": "1Gi", "accessMode": "ReadWriteMany", "protect": protect}}
+    result = run(config, monkeypatch)
+    assert bool(result.options[result.mocks.one(PVC).name].protect) is protect
+    assert bool(result.options[result.mocks.one(NAMESPACE).name].protect) is protect
+    assert not result.options[result.mocks.one(DEPLOYMENT).name].protect, "only what holds data is protected"
+
+
 def test_pods_carry_scrape_annotations(monkeypatch: pytest.MonkeyPatch) -> None:
     annotations = run(BASE, monkeypatch).mocks.one(DEPLOYMENT).inputs["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
@@ -262,39 +303,48 @@ def test_pods_carry_scrape_annotations(monkeypatch: pytest.MonkeyPatch) -> None:
     assert annotations["prometheus.io/path"] == "/metrics"
 
 
-def checksum(config: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> str:
+def revision(config: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> str:
     deployment = harness.run(config, monkeypatch=monkeypatch).mocks.one(DEPLOYMENT)
-    value: str = deployment.inputs["spec"]["template"]["metadata"]["annotations"][objects.CHECKSUM_ANNOTATION]
+    value: str = deployment.inputs["spec"]["template"]["metadata"]["annotations"][REVISION_ANNOTATION]
     return value
 
 
-def test_checksum_changes_exactly_when_injected_env_changes(monkeypatch: pytest.MonkeyPatch) -> None:
-    with_secret = {**BASE, "goapp:secretEnv": {"TOKEN": {"secure": "v1:x"}}}
-    baseline = checksum(with_secret, monkeypatch)
-    assert checksum(copy.deepcopy(with_secret), monkeypatch) == baseline, "same config, same checksum"
-    assert checksum({**with_secret, "goapp:replicas": 2}, monkeypatch) == baseline, "replicas are not env"
-    assert checksum({**with_secret, "goapp:resources": SCALED["goapp:resources"]}, monkeypatch) == baseline
-    changed_env = {**with_secret, "goapp:env": {"APP_MESSAGE": "changed"}}
-    assert checksum(changed_env, monkeypatch) != baseline
-    renamed_secret = {**BASE, "goapp:secretEnv": {"OTHER": {"secure": "v1:x"}}}
-    assert checksum(renamed_secret, monkeypatch) != baseline
-    assert checksum({**with_secret, "goapp:port": 9090}, monkeypatch) != baseline, "PORT is injected env"
+def test_revision_changes_exactly_when_injected_config_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    baseline = revision(WITH_SECRET, monkeypatch)
+    assert revision(copy.deepcopy(WITH_SECRET), monkeypatch) == baseline, "same config, same revision"
+    assert revision({**WITH_SECRET, "goapp:replicas": 2}, monkeypatch) == baseline, "replicas are not config"
+    assert revision({**WITH_SECRET, "goapp:resources": SCALED["goapp:resources"]}, monkeypatch) == baseline
+    assert revision({**WITH_SECRET, "goapp:env": {"APP_MESSAGE": "changed"}}, monkeypatch) != baseline
+    renamed = {**WITH_SECRET, "goapp:secretEnv": {"OTHER": {"secure": "v1:token"}}}
+    assert revision(renamed, monkeypatch) != baseline
+    rotated = {**WITH_SECRET, "goapp:secretEnv": {"API_TOKEN": {"secure": "v1:rotated"}}}
+    assert revision(rotated, monkeypatch) != baseline, "a new secret value must roll the pods"
 
 
-def test_checksum_of_secret_env_stays_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    with_secret = {**BASE, "goapp:secretEnv": {"TOKEN": {"secure": "v1:x"}}}
-    raw = harness.run(with_secret, monkeypatch=monkeypatch).mocks.one(DEPLOYMENT).raw_inputs
-    assert harness.MOCK_SECRET not in str(harness.reveal(raw)), "the secret value itself never reaches the Deployment"
-    assert "1b47061264138c4ac30d75fd1eb44270" in str(raw), "the checksum derived from a secret is itself a secret"
-    plain = harness.run(BASE, monkeypatch=monkeypatch).mocks.one(DEPLOYMENT).raw_inputs
-    assert not harness.is_secret(plain["spec"])
-    assert "1b47061264138c4ac30d75fd1eb44270" not in str(plain)
+def test_revision_reveals_nothing_to_test_a_secret_against(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anyone who may read pods sees the annotation: with secrets it is an HMAC under the rollout key, so
+    guessing a secret needs the key too; and the value itself never reaches the Deployment."""
+    value = revision(WITH_SECRET, monkeypatch)
+    token, key = harness.plaintext("v1:token"), harness.plaintext("v1:key")
+    assert value.startswith("hmac-sha256:")
+    assert value == rollout_revision({"APP_MESSAGE": "hello"}, {"API_TOKEN": token}, key)
+    assert value != rollout_revision({"APP_MESSAGE": "hello"}, {"API_TOKEN": token}, "a guessed key" * 3)
+    other_key = {**WITH_SECRET, "goapp:rolloutKey": {"secure": "v1:other-key"}}
+    assert revision(other_key, monkeypatch) != value, "the same secret under another key looks unrelated"
+    raw = harness.run(WITH_SECRET, monkeypatch=monkeypatch).mocks.one(DEPLOYMENT).raw_inputs
+    assert token not in str(harness.reveal(raw)), "the secret value itself never reaches the Deployment"
+    assert key not in str(harness.reveal(raw)), "nor the key"
 
 
-def test_checksum_depends_on_secret_values() -> None:
-    env = {"A": "1"}
-    assert objects.config_checksum(env, {"T": "x"}) != objects.config_checksum(env, {"T": "y"})
-    assert objects.config_checksum(env, {"T": "x"}) == objects.config_checksum(dict(env), {"T": "x"})
+def test_revision_without_secrets_is_a_plain_digest(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert revision(BASE, monkeypatch) == rollout_revision({"APP_MESSAGE": "hello"}, {}, None)
+    assert revision(BASE, monkeypatch).startswith("sha256:")
+
+
+def test_rollout_revision_needs_a_key_for_secrets() -> None:
+    with pytest.raises(ValueError, match="rollout key"):
+        rollout_revision({}, {"T": "x"}, None)
+    assert rollout_revision({"A": "1"}, {"T": "x"}, "k" * 32) != rollout_revision({"A": "1"}, {"T": "y"}, "k" * 32)
 
 
 def test_deployment_runs_the_pushed_digest(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -311,12 +361,39 @@ def test_image_is_unknown_until_pushed_in_preview(monkeypatch: pytest.MonkeyPatc
     assert ":1.0.0" not in str(image), "the Deployment must never fall back to the tag"
 
 
-def test_network_policy_admits_only_the_app_port(monkeypatch: pytest.MonkeyPatch) -> None:
-    result = run(BASE, monkeypatch)
+def test_network_policy_admits_the_app_port_from_the_listed_sources_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    policy = {"allowFrom": {"namespaces": ["traefik", "monitoring"], "cidrs": ["10.244.0.1/32"]}}
+    result = run({**BASE, "goapp:networkPolicy": policy}, monkeypatch)
     spec = result.mocks.one(NETPOL).inputs["spec"]
     assert spec["podSelector"]["matchLabels"] == result.mocks.one(DEPLOYMENT).inputs["spec"]["selector"]["matchLabels"]
-    assert spec["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
-    assert {p["port"] for rule in spec["egress"] for p in rule["ports"]} == {53}
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    (rule,) = spec["ingress"]
+    assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "traefik"}}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}},
+        {"ipBlock": {"cidr": "10.244.0.1/32"}},
+    ]
+
+
+def test_network_policy_without_sources_admits_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = run(BASE, monkeypatch).mocks.one(NETPOL).inputs["spec"]
+    assert spec.get("ingress", []) == []
+    assert "Ingress" in spec["policyTypes"], "an empty rule list only denies when the type is listed"
+
+
+def test_dns_egress_goes_to_the_cluster_dns_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    (rule,) = run(BASE, monkeypatch).mocks.one(NETPOL).inputs["spec"]["egress"]
+    assert {p["port"] for p in rule["ports"]} == {53}
+    assert rule["to"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }
+    ]
+    by_address = {**BASE, "goapp:networkPolicy": {"dns": {"cidrs": ["10.244.0.1/32"]}}}
+    (rule,) = run(by_address, monkeypatch).mocks.one(NETPOL).inputs["spec"]["egress"]
+    assert rule["to"] == [{"ipBlock": {"cidr": "10.244.0.1/32"}}]
 
 
 def test_invalid_config_registers_nothing(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,14 +12,19 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
-import pulumi_docker as docker
 
-from infra.components import docker_cli
-from infra.settings import BuildInfo, ImageSettings
+# pulumi-docker 3.x imports pkg_resources, which setuptools 80 marks deprecated with a UserWarning; the engine
+# would print it on every build. The pin in requirements.txt keeps pkg_resources present.
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+import pulumi_docker as docker  # noqa: E402
+
+from infra.components import docker_cli  # noqa: E402
+from infra.settings import BuildInfo, ImageSettings  # noqa: E402
 
 docker_cli.install()
 

@@ -1,7 +1,6 @@
-"""The policy pack runs with policy/ as its working directory, so its package imports as `goapp_policy`."""
+"""Fixtures of the policy tests; the pack's package `goapp_policy` is installed with the project (pyproject.toml)."""
 
 import copy
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,8 +9,6 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "policy"))
-sys.path.insert(0, str(ROOT))
 
 GOOD = ROOT / "gates" / "fixtures" / "good"
 
