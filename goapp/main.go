@@ -7,8 +7,10 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -17,10 +19,16 @@ import (
 	"syscall"
 
 	"goapp/internal/config"
+	"goapp/internal/liveconfig"
 	"goapp/internal/logging"
 	"goapp/internal/notes"
 	"goapp/internal/server"
 )
+
+// openAPI describes the HTTP API; it is served at /openapi.yaml.
+//
+//go:embed openapi.yaml
+var openAPI []byte
 
 // version and commit are stamped by the linker (-X main.version=... -X main.commit=...).
 var (
@@ -59,11 +67,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	logs := logging.New(stdout, cfg.LogLevel)
+	// One level for every line, changed in place when CONFIG_FILE sets LOG_LEVEL.
+	level := new(slog.LevelVar)
+	level.Set(cfg.LogLevel)
+	logs := logging.New(stdout, level)
 	// Closing writes the access lines still buffered, whatever way run ends.
 	defer func() { _ = logs.Close() }()
-	build := server.BuildInfo{Version: version, Commit: commit, GoVersion: runtime.Version()}
-	srv, err := server.New(cfg, server.Logs{Logger: logs.Logger, AccessLog: logs.Access}, notes.New(cfg.DataDir), build)
+	deps := server.Deps{
+		Logs:    server.Logs{Logger: logs.Logger, AccessLog: logs.Access, Level: level},
+		Store:   notes.New(cfg.DataDir),
+		Build:   server.BuildInfo{Version: version, Commit: commit, GoVersion: runtime.Version()},
+		OpenAPI: openAPI,
+	}
+	if cfg.ConfigFile != "" {
+		deps.Live = liveconfig.New(cfg.ConfigFile, getenv)
+	}
+	srv, err := server.New(cfg, deps)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package notes
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"testing"
 )
 
@@ -17,7 +18,7 @@ func BenchmarkPut(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, _, err := s.Put("bench", bytes.NewReader(content)); err != nil {
+				if _, _, err := s.Put("bench", bytes.NewReader(content), int64(size)); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -25,17 +26,24 @@ func BenchmarkPut(b *testing.B) {
 	}
 }
 
+// BenchmarkGet streams the note as the handler does.
 func BenchmarkGet(b *testing.B) {
 	for _, size := range benchSizes {
 		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
 			s := newStore(b)
-			if _, _, err := s.Put("bench", bytes.NewReader(bytes.Repeat([]byte("x"), size))); err != nil {
+			if _, _, err := s.Put("bench", bytes.NewReader(bytes.Repeat([]byte("x"), size)), int64(size)); err != nil {
 				b.Fatal(err)
 			}
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := s.Get("bench"); err != nil {
+				f, _, err := s.Open("bench")
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, err = io.Copy(io.Discard, f)
+				f.Close()
+				if err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -47,15 +55,15 @@ func BenchmarkList(b *testing.B) {
 	s := newStore(b)
 	const notes = 100
 	for i := range notes {
-		if _, _, err := s.Put(fmt.Sprintf("note-%03d", i), bytes.NewReader([]byte("x"))); err != nil {
+		if _, _, err := s.Put(fmt.Sprintf("note-%03d", i), bytes.NewReader([]byte("x")), 1); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		list, err := s.List()
-		if err != nil || len(list) != notes {
-			b.Fatalf("List = %d notes, %v", len(list), err)
+		list, next, err := s.List("", notes)
+		if err != nil || len(list) != notes || next != "" {
+			b.Fatalf("List = %d notes, next %q, %v", len(list), next, err)
 		}
 	}
 }

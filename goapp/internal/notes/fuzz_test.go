@@ -18,10 +18,10 @@ func FuzzStore(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name string, content []byte) {
 		parent := t.TempDir()
 		s := New(filepath.Join(parent, "data"))
-		if err := s.Prepare(); err != nil {
+		if _, err := s.Prepare(); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err := s.Put(name, bytes.NewReader(content))
+		_, _, err := s.Put(name, bytes.NewReader(content), int64(len(content)))
 		if verr := ValidateName(name); verr != nil {
 			if !errors.Is(err, ErrInvalidName) {
 				t.Fatalf("Put(%q) = %v; want ErrInvalidName", name, err)
@@ -33,7 +33,7 @@ func FuzzStore(f *testing.F) {
 			if err != nil {
 				t.Fatalf("Put(%q) = %v", name, err)
 			}
-			got, err := s.Get(name)
+			got, err := readNote(t, s, name)
 			if err != nil || !bytes.Equal(got, content) {
 				t.Fatalf("Get(%q) = %q, %v; want %q", name, got, err, content)
 			}

@@ -2,30 +2,24 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
-
-	"goapp/internal/logging"
-	"goapp/internal/notes"
 )
 
 // benchServer logs at the production level (info) to nowhere, so the numbers include the access log cost.
 func benchServer(b *testing.B) *Server {
 	cfg := testConfig(b)
 	cfg.LogLevel = slog.LevelInfo
-	logs := Logs{
-		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		AccessLog: logging.NewAccessLog(io.Discard, cfg.LogLevel),
-	}
-	s, err := New(cfg, logs, notes.New(cfg.DataDir), testBuild)
+	s, err := New(cfg, newDeps(b, cfg, io.Discard))
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := s.store.Prepare(); err != nil {
-		b.Fatal(err)
+	if !s.prepare(context.Background()) {
+		b.Fatal("data directory not prepared")
 	}
 	return s
 }
@@ -66,7 +60,9 @@ func BenchmarkPutNote(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		rec := httptest.NewRecorder()
-		s.ServeHTTP(rec, httptest.NewRequest(http.MethodPut, "/notes/bench", bytes.NewReader(content)))
+		req := httptest.NewRequest(http.MethodPut, "/notes/bench", bytes.NewReader(content))
+		req.Header.Set("Authorization", authorized["Authorization"])
+		s.ServeHTTP(rec, req)
 		if rec.Code != http.StatusOK && rec.Code != http.StatusCreated {
 			b.Fatalf("status %d", rec.Code)
 		}
@@ -76,10 +72,11 @@ func BenchmarkPutNote(b *testing.B) {
 func BenchmarkGetNote(b *testing.B) {
 	s := benchServer(b)
 	content := bytes.Repeat([]byte("x"), 1<<10)
-	if _, _, err := s.store.Put("bench", bytes.NewReader(content)); err != nil {
+	if _, _, err := s.store.Put("bench", bytes.NewReader(content), -1); err != nil {
 		b.Fatal(err)
 	}
 	req := httptest.NewRequest(http.MethodGet, "/notes/bench", nil)
+	req.Header.Set("Authorization", authorized["Authorization"])
 	b.SetBytes(int64(len(content)))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -29,6 +29,7 @@ func FuzzNoteRequest(f *testing.F) {
 		if err != nil {
 			return // not a URL any client could send
 		}
+		req.Header.Set("Authorization", authorized["Authorization"])
 		cfg := testConfig(t)
 		cfg.MaxBodyBytes = 64
 		s, _ := newServer(t, cfg, true)

@@ -3,7 +3,9 @@ package server
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -17,19 +19,29 @@ type errorResponse struct {
 
 type statusResponse struct {
 	Status string `json:"status"`
+	// Reason says why, when the status alone does not.
+	Reason string `json:"reason,omitempty"`
 }
+
+// retryAfterSeconds is what clients of a temporarily unavailable notes API are told to wait: about one data
+// directory check.
+const retryAfterSeconds = "5"
 
 func abortWithError(c *gin.Context, code int, msg string) {
 	c.AbortWithStatusJSON(code, errorResponse{Error: msg})
 }
 
 func (s *Server) handleHello() gin.HandlerFunc {
-	type response struct {
-		Message string `json:"message"`
-	}
-	resp := response{Message: s.cfg.Message}
 	return func(c *gin.Context) {
-		c.JSON(http.StatusOK, resp)
+		c.JSON(http.StatusOK, s.hello.Load())
+	}
+}
+
+// handleOpenAPI serves the API's description: the document is the contract that schemathesis checks the
+// running service against.
+func (s *Server) handleOpenAPI() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Data(http.StatusOK, "application/yaml", s.openAPI)
 	}
 }
 
@@ -47,13 +59,22 @@ func (s *Server) handleHealthz() gin.HandlerFunc {
 	}
 }
 
+// handleReadyz is readiness: ready once the data directory passed its first check, unready while the latest
+// periodic check finds it not writable (a full volume keeps the pod ready, see dataFull), and from the moment
+// shutdown begins.
 func (s *Server) handleReadyz() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		switch {
+		switch data := dataState(s.data.Load()); {
 		case s.draining.Load():
 			c.JSON(http.StatusServiceUnavailable, statusResponse{Status: "shutting down"})
 		case !s.started.Load():
 			c.JSON(http.StatusServiceUnavailable, statusResponse{Status: "starting"})
+		case data == dataUnwritable:
+			c.JSON(http.StatusServiceUnavailable, statusResponse{Status: "data directory not writable",
+				Reason: "the latest write check of the data directory failed; see the log"})
+		case data == dataFull:
+			c.JSON(http.StatusOK, statusResponse{Status: "ready",
+				Reason: "the data directory is full: writes answer 507, reads are served"})
 		default:
 			c.JSON(http.StatusOK, statusResponse{Status: "ready"})
 		}
@@ -80,18 +101,54 @@ func (s *Server) handleMetrics() gin.HandlerFunc {
 	return gin.WrapH(h)
 }
 
+// Paging of GET /notes.
+const (
+	defaultListLimit = 100
+	maxListLimit     = 1000
+)
+
+type listResponse struct {
+	Notes []notes.Info `json:"notes"`
+	// Next is the cursor of the following page; absent on the last page.
+	Next string `json:"next,omitempty"`
+}
+
 func (s *Server) handleListNotes() gin.HandlerFunc {
-	type response struct {
-		Notes []notes.Info `json:"notes"`
-	}
 	return func(c *gin.Context) {
-		list, err := s.store.List()
+		limit, err := parseLimit(c.Query("limit"))
+		if err != nil {
+			abortWithError(c, http.StatusBadRequest, err.Error())
+			return
+		}
+		after, err := parseCursor(c.Query("after"))
+		if err != nil {
+			abortWithError(c, http.StatusBadRequest, err.Error())
+			return
+		}
+		page, next, err := s.store.List(after, limit)
 		if err != nil {
 			s.internalError(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, response{Notes: list})
+		resp := listResponse{Notes: page}
+		if next != "" {
+			resp.Next = encodeCursor(next)
+		}
+		c.JSON(http.StatusOK, resp)
 	}
+}
+
+// parseLimit reads the limit query parameter; empty means the default.
+func parseLimit(v string) (int, error) {
+	if v == "" {
+		return defaultListLimit, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxListLimit {
+		return 0, fmt.Errorf("invalid limit=%q: want an integer from 1 to %d (default %d)", v, maxListLimit,
+			defaultListLimit)
+	}
+	return n, nil
 }
 
 func (s *Server) handlePutNote() gin.HandlerFunc {
@@ -108,13 +165,13 @@ func (s *Server) handlePutNote() gin.HandlerFunc {
 			return
 		}
 		body := http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBodyBytes)
-		info, created, err := s.store.Put(name, body)
+		info, created, err := s.store.Put(name, body, c.Request.ContentLength)
 		var tooBig *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooBig):
 			abortWithError(c, http.StatusRequestEntityTooLarge, tooLarge)
 		case err != nil:
-			s.internalError(c, err)
+			s.storeError(c, err)
 		case created:
 			c.Header("Location", "/notes/"+name)
 			c.JSON(http.StatusCreated, info)
@@ -124,20 +181,33 @@ func (s *Server) handlePutNote() gin.HandlerFunc {
 	}
 }
 
+// handleGetNote streams the note from its file: memory stays bounded by the copy buffer whatever the note's
+// size and the number of readers.
 func (s *Server) handleGetNote() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		content, err := s.store.Get(c.Param("name"))
-		if s.noteError(c, err) {
+		f, info, err := s.store.Open(c.Param("name"))
+		if err != nil {
+			s.storeError(c, err)
 			return
 		}
-		c.Header("X-Content-Type-Options", "nosniff")
-		c.Data(http.StatusOK, "application/octet-stream", content)
+		defer f.Close()
+		h := c.Writer.Header()
+		h["Content-Type"] = []string{"application/octet-stream"}
+		h["Content-Length"] = []string{strconv.FormatInt(info.Size, 10)}
+		h["X-Content-Type-Options"] = []string{"nosniff"}
+		c.Status(http.StatusOK)
+		if _, err := io.Copy(c.Writer, f); err != nil {
+			// The status is sent; the client sees a short body. Usually the client left or was too slow.
+			s.requestLogger(c).Warn("note stream interrupted", "note", info.Name, "size", info.Size,
+				"sent", c.Writer.Size(), "error", err.Error())
+		}
 	}
 }
 
 func (s *Server) handleDeleteNote() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if s.noteError(c, s.store.Delete(c.Param("name"))) {
+		if err := s.store.Delete(c.Param("name")); err != nil {
+			s.storeError(c, err)
 			return
 		}
 		c.Status(http.StatusNoContent)
@@ -159,19 +229,26 @@ func (s *Server) handleMethodNotAllowed() gin.HandlerFunc {
 	}
 }
 
-// noteError answers a store error and reports whether there was one.
-func (s *Server) noteError(c *gin.Context, err error) bool {
+// storeError answers an error of the note store.
+func (s *Server) storeError(c *gin.Context, err error) {
 	switch {
-	case err == nil:
-		return false
 	case errors.Is(err, notes.ErrInvalidName):
 		abortWithError(c, http.StatusBadRequest, err.Error())
 	case errors.Is(err, notes.ErrNotFound):
 		abortWithError(c, http.StatusNotFound, err.Error())
+	case errors.Is(err, notes.ErrNoSpace):
+		s.requestLogger(c).Warn("write refused: data directory full", "error", err.Error())
+		abortWithError(c, http.StatusInsufficientStorage,
+			"insufficient storage: the data directory is full; nothing was written")
+	case errors.Is(err, notes.ErrReadOnly):
+		// Readiness turns off now rather than at the next check.
+		s.setData(dataUnwritable, err)
+		c.Header("Retry-After", retryAfterSeconds)
+		abortWithError(c, http.StatusServiceUnavailable,
+			"the data directory is read-only; nothing was written, retry later")
 	default:
 		s.internalError(c, err)
 	}
-	return true
 }
 
 // internalError logs the cause and tells the client nothing about the server's internals.

@@ -183,6 +183,7 @@ func TestPutBodyLimitWithoutContentLength(t *testing.T) {
 			// OneByteReader hides the length, so the request is sent like a chunked upload.
 			req, _ := http.NewRequest("PUT", "/notes/chunked", iotest.OneByteReader(strings.NewReader(tt.body)))
 			req.ContentLength = -1
+			req.Header.Set("Authorization", authorized["Authorization"])
 			rec := httptestRecord(s, req)
 			if rec.Code != tt.status {
 				t.Fatalf("PUT %d bytes without Content-Length = %d %s; want %d", len(tt.body), rec.Code, rec.Body.String(), tt.status)

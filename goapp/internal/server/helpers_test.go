@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -73,34 +74,69 @@ func testConfig(t testing.TB) config.Config {
 	}
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.LogLevel = slog.LevelDebug
+	cfg.NotesToken = testToken
 	return cfg
 }
 
 var testBuild = BuildInfo{Version: "1.2.3", Commit: "abc1234", GoVersion: "go1.test"}
 
+// testToken is the NOTES_TOKEN of test servers; authorized is the header that carries it.
+const testToken = "test-token-0123456789"
+
+var authorized = map[string]string{"Authorization": "Bearer " + testToken}
+
+// openAPIDocument is goapp/openapi.yaml, which main embeds.
+func openAPIDocument(t testing.TB) []byte {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join("..", "..", "openapi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// newDeps gives a server built on cfg its usual dependencies, logging into logs.
+func newDeps(t testing.TB, cfg config.Config, logs io.Writer) Deps {
+	t.Helper()
+	level := new(slog.LevelVar)
+	level.Set(cfg.LogLevel)
+	return Deps{
+		Logs: Logs{
+			Logger:    slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level})),
+			AccessLog: logging.NewAccessLog(logs, level),
+			Level:     level,
+		},
+		Store:   notes.New(cfg.DataDir),
+		Build:   testBuild,
+		OpenAPI: openAPIDocument(t),
+	}
+}
+
 // newServer builds a server whose data directory is prepared, unless cfg says otherwise via prepare=false.
 func newServer(t testing.TB, cfg config.Config, prepare bool) (*Server, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	s, err := New(cfg, Logs{Logger: logger, AccessLog: logging.NewAccessLog(logs, cfg.LogLevel)}, notes.New(cfg.DataDir),
-		testBuild)
+	s, err := New(cfg, newDeps(t, cfg, logs))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if prepare {
-		s.prepare(context.Background())
-		if !s.started.Load() {
+		if !s.prepare(context.Background()) {
 			t.Fatalf("data directory %s could not be prepared", cfg.DataDir)
 		}
 	}
 	return s, logs
 }
 
+// do sends one request with the test token, unless header sets Authorization itself ("" for none).
 func do(s http.Handler, method, target string, body io.Reader, header map[string]string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, target, body)
+	req.Header.Set("Authorization", authorized["Authorization"])
 	for k, v := range header {
 		req.Header.Set(k, v)
+		if v == "" {
+			req.Header.Del(k)
+		}
 	}
 	rec := httptest.NewRecorder()
 	s.ServeHTTP(rec, req)

@@ -11,7 +11,7 @@ import (
 
 // Requests that race to create a label set's cached series must all be counted on one series.
 func TestObserveRequestConcurrently(t *testing.T) {
-	m := newMetrics(prometheus.NewRegistry(), testBuild)
+	m := newMetrics(prometheus.NewRegistry(), testBuild, false)
 	const workers, each = 8, 250
 	var wg sync.WaitGroup
 	for range workers {

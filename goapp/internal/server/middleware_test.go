@@ -13,7 +13,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"goapp/internal/logging"
-	"goapp/internal/notes"
 )
 
 func TestAccessLog(t *testing.T) {
@@ -198,10 +197,12 @@ func TestMetricsAreIsolatedPerServer(t *testing.T) {
 func TestAccessLinesGoToTheAccessLog(t *testing.T) {
 	cfg := testConfig(t)
 	events, access := &logBuffer{}, &logBuffer{}
-	s, err := New(cfg, Logs{
+	deps := newDeps(t, cfg, io.Discard)
+	deps.Logs = Logs{
 		Logger:    slog.New(slog.NewJSONHandler(events, &slog.HandlerOptions{Level: cfg.LogLevel})),
 		AccessLog: logging.NewAccessLog(access, cfg.LogLevel),
-	}, notes.New(cfg.DataDir), testBuild)
+	}
+	s, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,8 +224,17 @@ func TestNewWantsBothLogs(t *testing.T) {
 	cfg := testConfig(t)
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	for _, logs := range []Logs{{Logger: logger}, {AccessLog: logging.NewAccessLog(io.Discard, slog.LevelInfo)}} {
-		if _, err := New(cfg, logs, notes.New(cfg.DataDir), testBuild); err == nil || !strings.Contains(err.Error(), "Logger and AccessLog") {
+		deps := newDeps(t, cfg, io.Discard)
+		deps.Logs = logs
+		if _, err := New(cfg, deps); err == nil || !strings.Contains(err.Error(), "Logger and AccessLog") {
 			t.Errorf("New(%+v) = %v; want an error naming Logger and AccessLog", logs, err)
+		}
+	}
+	for _, broken := range []func(*Deps){func(d *Deps) { d.Store = nil }, func(d *Deps) { d.OpenAPI = nil }} {
+		deps := newDeps(t, cfg, io.Discard)
+		broken(&deps)
+		if _, err := New(cfg, deps); err == nil || !strings.Contains(err.Error(), "Store and the OpenAPI document") {
+			t.Errorf("New without a store or document = %v; want an error naming them", err)
 		}
 	}
 }

@@ -16,22 +16,25 @@ func isProbe(route string) bool {
 	return false
 }
 
-// routes lists the whole API in one place.
+// routes lists the whole API in one place; goapp/openapi.yaml describes the same routes (a test compares them).
 func (s *Server) routes(r *gin.Engine) {
-	r.Use(s.requestID(), s.observe(), s.recovery())
+	r.Use(s.drainNotice(), s.requestID(), s.observe(), s.recovery())
 
 	r.GET("/hello", s.handleHello())
 	r.GET("/version", s.handleVersion())
+	r.GET("/openapi.yaml", s.handleOpenAPI())
 
 	r.GET("/healthz", s.handleHealthz())
 	r.GET("/readyz", s.handleReadyz())
 	r.GET("/startupz", s.handleStartupz())
 	r.GET("/metrics", s.handleMetrics())
 
-	r.GET("/notes", s.handleListNotes())
-	r.PUT("/notes/:name", s.handlePutNote())
-	r.GET("/notes/:name", s.handleGetNote())
-	r.DELETE("/notes/:name", s.handleDeleteNote())
+	// The notes API needs the bearer token, and a data directory that passed its first check.
+	notesAPI := r.Group("/notes", s.requireToken(), s.requireStarted())
+	notesAPI.GET("", s.handleListNotes())
+	notesAPI.PUT("/:name", s.handlePutNote())
+	notesAPI.GET("/:name", s.handleGetNote())
+	notesAPI.DELETE("/:name", s.handleDeleteNote())
 
 	r.NoRoute(s.handleNotFound())
 	r.NoMethod(s.handleMethodNotAllowed())

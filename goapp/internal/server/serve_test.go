@@ -81,6 +81,7 @@ func TestGracefulShutdown(t *testing.T) {
 	bodyR, bodyW := io.Pipe()
 	req, _ := http.NewRequest("PUT", base+"/notes/inflight", bodyR)
 	req.ContentLength = int64(len("first half, second half"))
+	req.Header.Set("Authorization", authorized["Authorization"])
 	type result struct {
 		code int
 		err  error
@@ -165,6 +166,7 @@ func TestShutdownTimeoutIsAnError(t *testing.T) {
 	defer bodyW.Close()
 	req, _ := http.NewRequest("PUT", base+"/notes/stuck", bodyR)
 	req.ContentLength = 10
+	req.Header.Set("Authorization", authorized["Authorization"])
 	go func() {
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
