@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -221,5 +222,57 @@ func TestProcessExitsOneOnInvalidConfig(t *testing.T) {
 		fmt.Sprintf("goapp: invalid LOG_LEVEL=%q: want one of debug, info, warn, error\n", "chatty")
 	if stderr.String() != want || stdout.String() != "" {
 		t.Fatalf("stderr %q stdout %q; want stderr %q and no output", stderr.String(), stdout.String(), want)
+	}
+}
+
+func TestRunRefusesAnInvalidConfigFileBeforeListening(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "live.env")
+	if err := os.WriteFile(path, []byte("APP_MESSAGE=ok\nLOG_LEVEL=shout\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	vars := map[string]string{"HOST": "127.0.0.1", "PORT": port, "DATA_DIR": t.TempDir(), "CONFIG_FILE": path}
+	err := run(context.Background(), []string{"goapp"}, mapEnv(vars), io.Discard, io.Discard)
+	want := "CONFIG_FILE " + path + `: invalid LOG_LEVEL="shout": want one of debug, info, warn, error`
+	if err == nil || err.Error() != want {
+		t.Fatalf("run = %v; want %q", err, want)
+	}
+	if ln, err := net.Listen("tcp", "127.0.0.1:"+port); err != nil {
+		t.Fatalf("the port is taken after a refused start: %v", err)
+	} else {
+		ln.Close()
+	}
+}
+
+func TestRunServesItsOpenAPIDocument(t *testing.T) {
+	port := freePort(t)
+	vars := map[string]string{"HOST": "127.0.0.1", "PORT": port, "DATA_DIR": t.TempDir(), "SHUTDOWN_DRAIN": "0s"}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"goapp"}, mapEnv(vars), io.Discard, io.Discard) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	url := "http://127.0.0.1:" + port + "/openapi.yaml"
+	deadline := time.Now().Add(5 * time.Second)
+	for run(context.Background(), []string{"goapp", "healthcheck", url}, mapEnv(nil), io.Discard, io.Discard) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("no /openapi.yaml within 5 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	served, _ := io.ReadAll(resp.Body)
+	onDisk, err := os.ReadFile("openapi.yaml")
+	if err != nil || !bytes.Equal(served, onDisk) {
+		t.Fatalf("served %d bytes; want the embedded goapp/openapi.yaml (%d bytes, %v)", len(served), len(onDisk), err)
 	}
 }

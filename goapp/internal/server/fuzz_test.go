@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -66,6 +67,74 @@ func FuzzNoteRequest(f *testing.F) {
 			}
 		default:
 			t.Fatalf("PUT /notes/%s = %d %s; want 201, 400, 404 or 413", segment, rec.Code, rec.Body.String())
+		}
+	})
+}
+
+// FuzzDocumentedPatterns checks that the patterns goapp/openapi.yaml gives clients are exactly what the code
+// accepts: a cursor matching the Cursor pattern (and length) parses and one that does not is refused; a name
+// matching the NoteName pattern is valid and one that does not is refused. Positions and cursors round-trip.
+func FuzzDocumentedPatterns(f *testing.F) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "openapi.yaml"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	namePattern := regexp.MustCompile(`(?m)^    NoteName:\n      type: string\n      pattern: "(.*)"$`).FindSubmatch(doc)
+	if namePattern == nil {
+		f.Fatal("no NoteName pattern in openapi.yaml")
+	}
+	nameRE := regexp.MustCompile(string(namePattern[1]))
+	cursorRE := regexp.MustCompile(cursorPattern)
+	for _, seed := range []string{"", "bm90ZS0x", "bm90ZS0", "abcde", "ab==", "a+b/", "ab\ncd", "note-1", ".hidden", "..",
+		strings.Repeat("A", 128), strings.Repeat("A", 129)} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		position, err := parseCursor(s)
+		if documented := cursorRE.MatchString(s) && len(s) <= maxCursorLength; documented != (err == nil) {
+			t.Fatalf("cursor %q: matches the documented pattern %v, parseCursor error %v", s, documented, err)
+		}
+		if err == nil {
+			if again, err := parseCursor(encodeCursor(position)); err != nil || again != position {
+				t.Fatalf("cursor %q decodes to %q, whose own cursor gives %q, %v", s, position, again, err)
+			}
+		}
+		if encoded := encodeCursor(s); len(encoded) <= maxCursorLength {
+			if back, err := parseCursor(encoded); err != nil || back != s || !cursorRE.MatchString(encoded) {
+				t.Fatalf("position %q: cursor %q parses to %q, %v", s, encoded, back, err)
+			}
+		}
+		if documented, valid := nameRE.MatchString(s), notes.ValidateName(s) == nil; documented != valid {
+			t.Fatalf("name %q: matches the documented pattern %v, ValidateName says valid %v", s, documented, valid)
+		}
+	})
+}
+
+// FuzzBearerToken checks the Authorization parser: whatever the header, a token it returns is a non-empty
+// token68 that the header carries after a Bearer scheme, and only the configured token is let through.
+func FuzzBearerToken(f *testing.F) {
+	for _, seed := range []string{"Bearer " + testToken, "bearer  abc==", "Basic x", "Bearer", "Bearer a b", "Bearer \t=",
+		"Bearer ä", "BEARER a+/~._-=="} {
+		f.Add(seed)
+	}
+	s, _ := newServer(f, testConfig(f), true)
+	f.Fuzz(func(t *testing.T, header string) {
+		token, ok := bearerToken([]string{header})
+		if ok {
+			scheme, rest, _ := strings.Cut(header, " ")
+			if !strings.EqualFold(scheme, "Bearer") || !isToken68(token) || strings.TrimSpace(rest) != token {
+				t.Fatalf("header %q gave token %q", header, token)
+			}
+		}
+		req := httptest.NewRequest(http.MethodGet, "/notes", nil)
+		req.Header["Authorization"] = []string{header}
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if allowed := rec.Code == http.StatusOK; allowed != (ok && token == testToken) {
+			t.Fatalf("Authorization %q answered %d", header, rec.Code)
+		}
+		if rec.Code == http.StatusUnauthorized && !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "Bearer ") {
+			t.Fatalf("401 without a Bearer challenge for %q", header)
 		}
 	})
 }

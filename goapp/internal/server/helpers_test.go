@@ -14,10 +14,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
 	"goapp/internal/config"
+	"goapp/internal/liveconfig"
 	"goapp/internal/logging"
 	"goapp/internal/notes"
 )
@@ -75,6 +77,8 @@ func testConfig(t testing.TB) config.Config {
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.LogLevel = slog.LevelDebug
 	cfg.NotesToken = testToken
+	// Tests that stop a server would otherwise wait out the default drain.
+	cfg.ShutdownDrain = 50 * time.Millisecond
 	return cfg
 }
 
@@ -100,7 +104,7 @@ func newDeps(t testing.TB, cfg config.Config, logs io.Writer) Deps {
 	t.Helper()
 	level := new(slog.LevelVar)
 	level.Set(cfg.LogLevel)
-	return Deps{
+	deps := Deps{
 		Logs: Logs{
 			Logger:    slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level})),
 			AccessLog: logging.NewAccessLog(logs, level),
@@ -110,6 +114,10 @@ func newDeps(t testing.TB, cfg config.Config, logs io.Writer) Deps {
 		Build:   testBuild,
 		OpenAPI: openAPIDocument(t),
 	}
+	if cfg.ConfigFile != "" {
+		deps.Live = liveconfig.New(cfg.ConfigFile, func(string) string { return "" })
+	}
+	return deps
 }
 
 // newServer builds a server whose data directory is prepared, unless cfg says otherwise via prepare=false.
