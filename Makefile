@@ -8,8 +8,10 @@ include versions.env
 export GOAPP_CACHE ?= $(HOME)/.cache/goapp
 STACK ?= local
 STACKS := local dev staging prod
-# Stands for the digest CI pushed when rendering only for review and the gates (render mode builds nothing).
+# Stand for the digest CI pushed and the build stamps when rendering only for review and the gates (render mode
+# builds nothing); fixed, so the gates' fixtures (gates/fixtures/good/) can be compared with a fresh render.
 REVIEW_DIGEST := sha256:5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e
+REVIEW_STAMPS := GOAPP_IMAGE_DIGEST=$(REVIEW_DIGEST) GOAPP_VERSION=review GOAPP_COMMIT=review
 PYTHON := .venv/bin/python
 # The fast tests: everything but the markers that need the engine, the cluster, the checkers or the benchmark tools
 # (scripts/bench.sh reads this line and times the same selection).
@@ -92,11 +94,16 @@ gates-install: ## Install the pinned checkers (cached by version)
 	scripts/gates.sh install
 
 .PHONY: render-all
-render-all: venv bootstrap ## Render every stack under dist/ with the review digest
-	for stack in $(STACKS); do GOAPP_IMAGE_DIGEST=$(REVIEW_DIGEST) scripts/stack.sh render $$stack; done
+render-all: venv bootstrap ## Render every stack under dist/ with the review digest and stamps
+	for stack in $(STACKS); do $(REVIEW_STAMPS) scripts/stack.sh render $$stack; done
+
+.PHONY: gates-fixtures
+gates-fixtures: render-all ## Regenerate the gates' good fixtures from fresh renders (review the diff)
+	$(PYTHON) gates/fixture_sets.py regenerate
 
 .PHONY: gates
 gates: venv gates-install render-all ## Checkers on every rendered stack, hadolint, actionlint
+	$(PYTHON) gates/fixture_sets.py check
 	$(PYTHON) -m pytest -m gates tests
 	scripts/gates.sh all
 

@@ -48,14 +48,27 @@ def load() -> Settings:
 
 
 def kubernetes_provider(settings: Settings) -> k8s.Provider:
+    """The provider every component uses.
+
+    ConfigMaps and Secrets are updated in place instead of replaced (the provider's default): a replacement of
+    an object with a fixed name deletes it before creating it again, and a pod starting in that gap fails. Pods
+    still roll on a change, through the configuration's revision annotation.
+    """
     target = settings.config.kubernetes
     if settings.render_dir is not None:
-        return k8s.Provider("kubernetes", render_yaml_to_directory=str(settings.render_dir))
+        return k8s.Provider(
+            "kubernetes",
+            render_yaml_to_directory=str(settings.render_dir),
+            enable_config_map_mutable=True,
+            enable_secret_mutable=True,
+        )
     return k8s.Provider(
         "kubernetes",
         kubeconfig=os.path.expanduser(target.kubeconfig) if target.kubeconfig else None,
         context=target.context,
         enable_server_side_apply=True,
+        enable_config_map_mutable=True,
+        enable_secret_mutable=True,
     )
 
 

@@ -51,12 +51,16 @@ def read_stack_config() -> RawStackConfig:
 
 
 def project_root() -> Path:
-    """Where Pulumi.yaml is: the engine says so; older language hosts leave it empty and run in that directory."""
+    """Where Pulumi.yaml is. Newer language hosts say so; older ones (this project's, see versions.env) leave it
+    unset and run the program in its own directory (`main: infra/`), so look there and upwards."""
     try:
         root = pulumi.get_root_directory()
     except Exception:  # older hosts and mocks leave the setting unset
         root = ""
-    return Path(root) if root else Path(os.getcwd())
+    if root:
+        return Path(root)
+    here = Path(os.getcwd())
+    return next((d for d in (here, *here.parents) if (d / "Pulumi.yaml").is_file()), here)
 
 
 def read_stack_file(root: Path, stack: str) -> StackFile | None:

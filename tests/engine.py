@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +53,7 @@ class Workspace:
     while stack files and state never touch the repository.
     """
 
-    def __init__(self, root: Path, stack: str, env: dict[str, str]) -> None:
+    def __init__(self, root: Path, stack: str, env: dict[str, str], program: Path = REPO_ROOT) -> None:
         self.root = root
         self.stack = stack
         self.env = env
@@ -60,9 +61,20 @@ class Workspace:
         self.backend.mkdir(parents=True, exist_ok=True)
         (root / "stacks").mkdir(exist_ok=True)
         (root / "Pulumi.yaml").write_text((REPO_ROOT / "Pulumi.yaml").read_text())
-        for linked in ("infra", ".venv"):
-            (root / linked).symlink_to(REPO_ROOT / linked)
+        (root / ".venv").symlink_to(REPO_ROOT / ".venv")
+        self.use_program(program)
         self.config_file = root / "stacks" / f"Pulumi.{stack}.yaml"
+
+    def use_program(self, program: Path) -> None:
+        """Run the program (its infra/ package) of a checkout, e.g. an earlier version's, from now on.
+
+        A copy, not a link: the language host runs the program in its resolved directory, and the program finds
+        its project (Pulumi.yaml, the stack files) from there. The current program's package is the installed
+        one (the repository's, editable); an earlier version's __main__ puts its own copy first on sys.path.
+        """
+        target = self.root / "infra"
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(program / "infra", target, ignore=shutil.ignore_patterns("__pycache__"))
 
     def pulumi(self, *args: str, extra_env: dict[str, str] | None = None, timeout: int = 900) -> Result:
         env = {**self.env, "PULUMI_BACKEND_URL": f"file://{self.backend}", **(extra_env or {})}

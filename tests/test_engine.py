@@ -133,7 +133,7 @@ CONTRACT_CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
             "goapp:storage": {"size": "1Gi", "accessMode": "ReadWriteOnce", "storageClass": ""},
         },
         [
-            "goapp:resources: limits.memory '128Mi' must be at least requests.memory '256Mi'",
+            "goapp:resources.limits.memory: got '128Mi'; must be at least requests.memory '256Mi'",
             "goapp:storage.storageClass",
         ],
     ),
@@ -142,11 +142,18 @@ CONTRACT_CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
             "goapp:autoscaling": {"minReplicas": 3, "maxReplicas": 2},
             "goapp:resources": {"requests": {"cpu": "1", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "1Gi"}},
         },
-        ["goapp:autoscaling: maxReplicas (2) must be at least minReplicas (3)", "goapp:resources: limits.cpu"],
+        ["goapp:autoscaling.maxReplicas: got 2; must be at least minReplicas (3)", "goapp:resources.limits.cpu: "],
     ),
     "storage-mode": (
         {"goapp:replicas": 2, "goapp:storage": {"size": "1Gi", "accessMode": "ReadWriteOncePod"}},
-        ["ReadWriteOncePod allows a single pod"],
+        ["goapp:storage.accessMode: ReadWriteOncePod allows a single pod"],
+    ),
+    "signed-quantities": (
+        {
+            "goapp:resources": {"requests": {"cpu": "-100m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
+            "goapp:storage": {"size": "-1Gi"},
+        },
+        ["goapp:resources.requests.cpu: got '-100m'; must be zero or more", "goapp:storage.size: got '-1Gi'"],
     ),
     "unknown-keys": (
         {"goapp:replica": 2, "goapp:storage": {"sise": "1Gi"}},
@@ -154,7 +161,7 @@ CONTRACT_CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
     ),
     "plaintext-secret": (
         {"goapp:secretEnv": {"API_TOKEN": "plaintext"}},
-        ["goapp:secretEnv: values must be Pulumi secrets"],
+        ["goapp:secretEnv.API_TOKEN: must be a Pulumi secret", "goapp:rolloutKey: required when goapp:secretEnv"],
     ),
     "missing": ({"goapp:image": None, "goapp:namespace": None}, ["goapp:namespace", "goapp:image"]),
 }
@@ -182,14 +189,48 @@ def test_contract_violations_fail_through_the_cli(case: str, workspace: Workspac
 
 def test_secret_env_never_reaches_the_state_in_plaintext(workspace: Workspace, tmp_path: Path) -> None:
     secret = "s3cr3t-value-for-state-test-7f3a"
+    key = "rollout-key-for-the-state-test-0123456789"
     workspace.init(copy.deepcopy(BASE))
     workspace.set_secret("goapp:secretEnv.API_TOKEN", secret)
+    workspace.set_secret("goapp:rolloutKey", key)
     assert secret not in workspace.config_file.read_text(), "the stack file must hold ciphertext only"
     workspace.run("up", extra_env=render_env(tmp_path / "out")).check()
     types = {r["type"] for r in workspace.resources()}
     assert "kubernetes:core/v1:Secret" in types
-    assert secret not in workspace.state_file_text()
-    assert secret not in workspace.state().__repr__()
+    for value in (secret, key):
+        assert value not in workspace.state_file_text()
+        assert value not in workspace.state().__repr__()
     # Render mode writes Secrets as plain YAML (documented): the value is there, base64 or not.
     rendered = "\n".join(p.read_text() for p in (tmp_path / "out").rglob("*.yaml"))
     assert "API_TOKEN" in rendered
+
+
+def test_a_plain_value_beside_a_secret_one_is_refused_by_name(workspace: Workspace, tmp_path: Path) -> None:
+    """The engine marks all of goapp:secretEnv secret once one value is; the program reads the stack file."""
+    workspace.init(copy.deepcopy(BASE))
+    workspace.set_secret("goapp:secretEnv.API_TOKEN", "a-real-secret-value")
+    workspace.set_secret("goapp:rolloutKey", "rollout-key-for-the-mixed-map-test-0123")
+    # Typed into the stack file by hand, beside the encrypted value.
+    document = yaml.safe_load(workspace.config_file.read_text())
+    document["config"]["goapp:secretEnv"]["DB_PASSWORD"] = "typed-in-the-clear"
+    workspace.config_file.write_text(yaml.safe_dump(document))
+    for command in ("preview", "up"):
+        result = workspace.run(command, extra_env=render_env(tmp_path / "out"))
+        assert result.code != 0, result.out[-3000:]
+        assert "goapp:secretEnv.DB_PASSWORD: must be a Pulumi secret" in result.out, result.out[-3000:]
+        assert "goapp:secretEnv.API_TOKEN" not in result.out
+        assert "typed-in-the-clear" not in result.out
+    assert [r["type"] for r in workspace.resources() if r["type"] != "pulumi:pulumi:Stack"] == []
+
+
+def test_up_under_the_empty_passphrase_is_refused_outside_throwaway_stacks(workspace: Workspace) -> None:
+    workspace.init(copy.deepcopy(BASE))
+    # A prebuilt digest: nothing to build, so only the contract stands between the CLI and a cluster.
+    digest = {"GOAPP_IMAGE_DIGEST": RENDER_DIGEST, "PULUMI_CONFIG_PASSPHRASE": ""}
+    refused = workspace.run("up", extra_env=digest)
+    assert refused.code != 0
+    assert "PULUMI_CONFIG_PASSPHRASE: stack 'contract' encrypts its secrets with the empty passphrase" in refused.out
+    assert "pulumi stack change-secrets-provider" in refused.out
+    assert [r["type"] for r in workspace.resources() if r["type"] != "pulumi:pulumi:Stack"] == []
+    previewed = workspace.run("preview", extra_env=digest)
+    assert "PULUMI_CONFIG_PASSPHRASE:" not in previewed.out, "preview stores nothing and stays allowed"

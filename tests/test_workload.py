@@ -415,3 +415,12 @@ def test_stack_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.outputs["dnsName"] == "goapp.goapp-test.svc.cluster.local"
     assert result.outputs["url"] == "https://goapp.example.com"
     assert "url" not in run(BASE, monkeypatch).outputs
+
+
+@pytest.mark.parametrize("environ", [{}, {"GOAPP_RENDER_DIR": "/tmp/out", "GOAPP_IMAGE_DIGEST": FAKE_DIGEST}])
+def test_config_maps_and_secrets_are_updated_in_place(monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]) -> None:
+    """A replaced object with a fixed name is deleted before it is created again; a pod starting then fails."""
+    result = harness.run(BASE, monkeypatch=monkeypatch, environ=environ)
+    provider = result.mocks.one("pulumi:providers:kubernetes").inputs
+    assert provider["enableConfigMapMutable"] == "true"
+    assert provider["enableSecretMutable"] == "true"

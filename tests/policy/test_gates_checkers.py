@@ -6,11 +6,22 @@ from pathlib import Path
 
 import pytest
 
+from gates import fixture_sets as fixtures
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.gates
 
 FIXTURES = ROOT / "gates" / "fixtures"
 GATES = ROOT / "scripts" / "gates.sh"
+
+
+@pytest.fixture(scope="module")
+def bad(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every bad case of gates/fixtures/bad.yaml, written out as rendered stacks (the good render plus a patch)."""
+    out = tmp_path_factory.mktemp("bad-fixtures")
+    for case in fixtures.bad_cases():
+        fixtures.materialize(case, out)
+    return out
 
 
 def gate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -57,8 +68,8 @@ def test_good_manifests_pass_every_manifest_gate(stack: str) -> None:
         ("bad-prod-minimums", "kube-score", "BLOCKING kube-score deployment-has-poddisruptionbudget"),
     ],
 )
-def test_bad_manifests_fail_the_gate_for_their_defect(fixture: str, gate_name: str, expected: str) -> None:
-    result = gate(gate_name, str(FIXTURES / fixture / "prod"))
+def test_bad_manifests_fail_the_gate_for_their_defect(bad: Path, fixture: str, gate_name: str, expected: str) -> None:
+    result = gate(gate_name, str(bad / fixture / "prod"))
     assert result.returncode == 1, result.stdout + result.stderr
     assert expected in result.stdout
     assert f"FAILED: {gate_name}" in result.stderr
