@@ -115,7 +115,7 @@ type listResponse struct {
 
 func (s *Server) handleListNotes() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		limit, err := parseLimit(c.Query("limit"))
+		limit, err := parseLimit(c.GetQuery("limit"))
 		if err != nil {
 			abortWithError(c, http.StatusBadRequest, err.Error())
 			return
@@ -138,9 +138,10 @@ func (s *Server) handleListNotes() gin.HandlerFunc {
 	}
 }
 
-// parseLimit reads the limit query parameter; empty means the default.
-func parseLimit(v string) (int, error) {
-	if v == "" {
+// parseLimit reads the limit query parameter; absent means the default, and present it must be an integer
+// (an empty "limit=" is not one).
+func parseLimit(v string, present bool) (int, error) {
+	if !present {
 		return defaultListLimit, nil
 	}
 	n, err := strconv.Atoi(v)

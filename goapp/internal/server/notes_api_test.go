@@ -175,6 +175,7 @@ func TestListNotesPages(t *testing.T) {
 
 	for _, tt := range []struct{ query, want string }{
 		{"?limit=0", `invalid limit="0": want an integer from 1 to 1000`},
+		{"?limit=", `invalid limit="": want an integer`},
 		{"?limit=1001", `invalid limit="1001"`},
 		{"?limit=-1", `invalid limit="-1"`},
 		{"?limit=ten", `invalid limit="ten"`},
