@@ -287,6 +287,7 @@ def engine_section(rec: Records, data: Path) -> list[str]:
             f"Preview of the floor ({int(floor_n or 0)} resources in the plan)", rec.summary("preview", "floor"), "s", 2
         ),
         row(f"Unit suite ({int(tests or 0)} tests), wall time", rec.summary("unit_suite", "pytest"), "s", 2),
+        *services_rows(rec),
     ]
     dev, floor = rec.summary("preview", "dev"), rec.summary("preview", "floor")
     if dev is not None and floor is not None:
@@ -306,9 +307,42 @@ def engine_section(rec: Records, data: Path) -> list[str]:
         "virtualenv; dev runs the repository's program with a temporary copy of stacks/Pulumi.dev.yaml as "
         "`--config-file`, the floor from a temporary copy, each with its own local file backend and an empty "
         "passphrase; one unrecorded preview each first, then alternating rounds. "
+        "Services: `bench/services/` composes 1, 5 or 20 prod-shaped services from goapp's components (namespace, "
+        "configuration, volume, deployment, Service, network policy, autoscaler, disruption budget) in render "
+        "mode, the order of the three rotating each round. "
         f"Unit suite: `{recorded_command(data, 'unit-command.txt')}` (the selection `make unit` runs).",
     ]
     return out
+
+
+SERVICE_COUNTS = (1, 5, 20)
+
+
+def per_added_service(rec: Records, count: int) -> Summary | None:
+    """Each round's (preview of `count` services ÷ preview of one, minus one) ÷ (count − 1): what one more
+    service adds to a preview, as a share of the one-service program's preview."""
+    many, one = rec.runs("preview", f"services-{count}"), rec.runs("preview", "services-1")
+    shares = [(many[run] / one[run] - 1) / (count - 1) for run in sorted(many.keys() & one.keys()) if one[run]]
+    return summarise(shares) if shares else None
+
+
+def services_rows(rec: Records) -> list[str]:
+    rows = []
+    for count in SERVICE_COUNTS:
+        resources = rec.one("resources", f"services-{count}")
+        label = f"Preview of {count} service{'s' if count > 1 else ''} ({int(resources or 0)} resources in the plan)"
+        rows.append(row(label, rec.summary("preview", f"services-{count}"), "s", 2))
+    for count in SERVICE_COUNTS[1:]:
+        rows.append(
+            row(
+                f"Preview of {count} services ÷ 1 service",
+                rec.paired_ratio("preview", f"services-{count}", "services-1"),
+                "",
+                3,
+            )
+        )
+    rows.append(row("Cost of each added service ÷ preview of 1 service (from 20)", per_added_service(rec, 20), "", 3))
+    return rows
 
 
 def cluster_section(rec: Records) -> list[str]:

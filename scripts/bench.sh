@@ -7,7 +7,7 @@
 #   scripts/bench.sh service    wrk: goapp /hello vs a bare net/http baseline (and bare Gin, and net/http with
 #                               goapp's server deadlines); notes GET and PUT
 #   scripts/bench.sh image      image size vs stripped binary; warm rebuild vs cold build
-#   scripts/bench.sh engine     render-mode preview of dev vs a one-resource floor; unit-suite wall time
+#   scripts/bench.sh engine     render-mode preview of dev vs a one-resource floor; 1, 5, 20 services; unit suite
 #   scripts/bench.sh cluster    warm `make up`; rollout of a config change on the local cluster
 #   scripts/bench.sh go         goapp's Go benchmarks into bench/go-bench.txt (benchstat format)
 #   scripts/bench.sh report     bench/results.md and bench/latency.png from bench/data/
@@ -510,6 +510,33 @@ engine() {
       seconds="$(preview_dev)" || die "preview of dev failed: $(tail -n 15 "$work/preview-dev.log")"
       record engine preview dev "$run" "$seconds" s
     fi
+  done
+
+  # What each added service costs: the components composed 1, 5 and 20 times (bench/services), interleaved.
+  local count counts=(1 5 20)
+  mkdir -p "$work/services" "$work/state-services"
+  cp "$repo/bench/services/Pulumi.yaml" "$repo/bench/services/__main__.py" "$work/services/"
+  ln -s "$repo/.venv" "$work/services/.venv"
+  preview_services() { # <count>
+    PULUMI_BACKEND_URL="file://$work/state-services" BENCH_SERVICES="$1" BENCH_RENDER_DIR="$work/render-services-$1" \
+      preview "$work/services" "services-$1" "$work/services/Pulumi.services-$1.yaml"
+  }
+  for count in "${counts[@]}"; do
+    (cd "$work/services" && PULUMI_BACKEND_URL="file://$work/state-services" \
+      pulumi stack init --secrets-provider passphrase "services-$count" --non-interactive >/dev/null)
+    preview_services "$count" >/dev/null ||
+      die "preview of $count services failed: $(tail -n 15 "$work/preview-services-$count.log")"
+    record engine resources "services-$count" 0 "$(resource_count "$work/preview-services-$count.log")" resources
+  done
+  for run in $(seq 1 "$runs"); do
+    log "engine: previews of 1, 5 and 20 services, run $run/$runs"
+    # Rotate the order, so no count always runs first or last in a round.
+    for index in 0 1 2; do
+      count="${counts[$(( (index + run) % 3 ))]}"
+      seconds="$(preview_services "$count")" ||
+        die "preview of $count services failed: $(tail -n 15 "$work/preview-services-$count.log")"
+      record engine preview "services-$count" "$run" "$seconds" s
+    done
   done
 
   # The same selection as `make unit`, read from the Makefile so the two cannot drift apart.

@@ -34,19 +34,33 @@ if [[ "$url" == "-" ]]; then
 fi
 
 # pulumi up already waited for the Deployment's readiness; this proves the path from the client side.
+ready=
 for _ in $(seq 1 60); do
-  if curl -fsS --max-time 2 "$url/readyz" >/dev/null 2>&1; then
-    cat <<MSG
+  if curl -fsS --max-time 2 "$url/readyz" >/dev/null 2>&1; then ready=1; break; fi
+  sleep 1
+done
+if [[ -z "$ready" ]]; then
+  echo "up: deployed, but $url/readyz did not answer 200 within 60s" >&2
+  exit 1
+fi
+
+# The notes API wants the stack's NOTES_TOKEN; prove the sample below works before printing it. The token itself
+# is not printed: the command that reads it from the stack's (encrypted) config is.
+token_cmd="scripts/stack.sh exec $stack -- config get --path 'goapp:secretEnv.NOTES_TOKEN'"
+token="$(eval "$repo/$token_cmd" 2>/dev/null || true)"
+if [[ -z "$token" ]]; then
+  echo "up: the stack has no goapp:secretEnv.NOTES_TOKEN: the notes API answers 401 to everything" >&2
+elif ! curl -fsS --max-time 5 -H "Authorization: Bearer $token" "$url/notes?limit=1" >/dev/null; then
+  echo "up: $url/notes refused the stack's NOTES_TOKEN" >&2
+  exit 1
+fi
+cat <<MSG
 
 goapp ($stack) is ready at $url
   curl $url/hello
-  curl -X PUT --data 'first note' $url/notes/first && curl $url/notes/first
+  TOKEN=\$($token_cmd)
+  curl -X PUT -H "Authorization: Bearer \$TOKEN" --data 'first note' $url/notes/first
+  curl -H "Authorization: Bearer \$TOKEN" $url/notes/first
 MSG
-    curl -fsS --max-time 2 "$url/hello"
-    echo
-    exit 0
-  fi
-  sleep 1
-done
-echo "up: deployed, but $url/readyz did not answer 200 within 60s" >&2
-exit 1
+curl -fsS --max-time 2 "$url/hello"
+echo

@@ -7,7 +7,9 @@ import os
 import re
 import shutil
 import subprocess
+import tarfile
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,24 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = REPO_ROOT / "scripts"
 RENDER_DIGEST = "sha256:" + "5e" * 32
 """Stands for the digest CI pushed; render mode only writes it into the manifests."""
+UPGRADE_FROM = "723fb8627be015a0afec445e91736ad23469859b"
+"""The last commit whose program registered one goapp:workload:Workload with every object under it."""
+FORBIDDEN_STEPS = frozenset(
+    {"delete", "replace", "create-replacement", "delete-replaced", "discard", "discard-replaced"}
+)
+"""Steps an upgrade of an existing stack must never plan."""
+
+
+def checkout(commit: str, destination: Path, *paths: str) -> Path:
+    """The files of `paths` at `commit`, written under `destination` (the repository's history, no network)."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "archive", "--format=tar", commit, *paths],
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(destination, filter="data")
+    return destination
 
 
 def bootstrap_env() -> dict[str, str]:
@@ -101,6 +121,19 @@ class Workspace:
     def run(self, command: str, *args: str, extra_env: dict[str, str] | None = None) -> Result:
         flags = ["--yes", "--skip-preview"] if command in ("up", "destroy") else []
         return self.pulumi(command, *flags, *args, extra_env=extra_env)
+
+    def replace_config(self, config: dict[str, Any]) -> None:
+        """New config for the existing stack, keeping the file's secrets provider state (its salt)."""
+        document = yaml.safe_load(self.config_file.read_text())
+        document["config"] = config
+        self.config_file.write_text(yaml.safe_dump(document))
+
+    def preview_steps(self, *args: str, extra_env: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """What `pulumi preview --json` plans: every step that is not `same`, with its op and URN."""
+        out = self.pulumi("preview", "--json", *args, extra_env=extra_env).check().out
+        document = json.loads(out[out.index("{") :])
+        steps: list[dict[str, Any]] = document.get("steps") or []
+        return steps
 
     def state(self) -> dict[str, Any]:
         exported = self.pulumi("stack", "export").check().out

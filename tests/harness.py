@@ -231,7 +231,8 @@ def run(
     monkeypatch.setattr(stack_config, "read_stack_file", lambda root, stack: facts)
     monkeypatch.setattr(pulumi_docker, "Image", fake_docker_image(mocks))
     monkeypatch.setattr(image_component, "repo_digests", fake_repo_digests(mocks))
-    for name in ("GOAPP_RENDER_DIR", "GOAPP_IMAGE_DIGEST", "GOAPP_VERSION", "GOAPP_COMMIT"):
+    isolated = ("GOAPP_RENDER_DIR", "GOAPP_IMAGE_DIGEST", "GOAPP_VERSION", "GOAPP_COMMIT")
+    for name in (*isolated, "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"):
         monkeypatch.delenv(name, raising=False)
     for name, value in (environ or {}).items():
         monkeypatch.setenv(name, value)

@@ -66,6 +66,9 @@ def test_every_part_run_is_measured_and_the_cluster_says_it_was_not(results: Pat
         r"PUT /notes/:name requests/s ÷ goapp /hello",
         r"\*\*Warm rebuild ÷ cold build\*\* \(wall time\)",
         r"\*\*Preview of dev ÷ one-resource floor\*\* \(wall time\)",
+        r"Preview of 5 services ÷ 1 service",
+        r"Preview of 20 services ÷ 1 service",
+        r"Cost of each added service ÷ preview of 1 service \(from 20\)",
     ],
 )
 def test_each_ratio_is_a_positive_number_from_one_paired_round(results: Path, figure: str) -> None:

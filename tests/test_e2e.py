@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from engine import REPO_ROOT, SCRIPTS, Workspace, bootstrap_env
+from engine import FORBIDDEN_STEPS, REPO_ROOT, SCRIPTS, UPGRADE_FROM, Workspace, bootstrap_env, checkout
 
 pytestmark = pytest.mark.cluster
 
@@ -28,6 +28,8 @@ NAMESPACE = "goapp-e2e"
 NODE_PORT = 30081
 URL = f"http://127.0.0.1:{NODE_PORT}"
 SELECTOR = "app.kubernetes.io/name=goapp"
+NOTES_TOKEN = "e2e-notes-token-0f5d7c1e9a2b4c6d"
+ROLLOUT_KEY = "e2e-rollout-key-3a9c1f0b7d5e2a4c6e8f"
 
 
 def sh(*args: str, timeout: int = 900) -> str:
@@ -64,8 +66,12 @@ class Cluster:
         return [p for p in self.all_pods() if p["metadata"].get("deletionTimestamp") is None]
 
 
-def http(method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(URL + path, data=body, method=method)
+def http(
+    method: str, path: str, body: bytes | None = None, token: str | None = NOTES_TOKEN, base: str = URL
+) -> tuple[int, bytes]:
+    request = urllib.request.Request(base + path, data=body, method=method)
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, response.read()
@@ -101,12 +107,7 @@ def stack(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     sh(str(SCRIPTS / "docker-up.sh"))
     sh(str(SCRIPTS / "base-images.sh"))
     workspace = Workspace(tmp_path_factory.mktemp("e2e") / "project", "e2e", bootstrap_env())
-    config = yaml.safe_load((REPO_ROOT / "stacks" / "Pulumi.local.yaml").read_text())["config"]
-    config["goapp:namespace"] = NAMESPACE
-    config["goapp:service"]["nodePort"] = NODE_PORT
-    config["goapp:url"] = URL
-    config["goapp:kubernetes"]["kubeconfig"] = cluster.kubeconfig
-    workspace.init(config)
+    init_local_stack(workspace, local_config(REPO_ROOT / "stacks", cluster))
     try:
         workspace.run("up").check()
         yield workspace
@@ -115,10 +116,81 @@ def stack(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         cluster.kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", check=False)
 
 
+def local_config(
+    stacks: Path, cluster: Cluster, namespace: str = NAMESPACE, node_port: int = NODE_PORT
+) -> dict[str, Any]:
+    """The local stack of a checkout (stacks/), in its own namespace and NodePort, on this cluster."""
+    config: dict[str, Any] = yaml.safe_load((stacks / "Pulumi.local.yaml").read_text())["config"]
+    config["goapp:namespace"] = namespace
+    config["goapp:service"]["nodePort"] = node_port
+    config["goapp:url"] = f"http://127.0.0.1:{node_port}"
+    config["goapp:kubernetes"]["kubeconfig"] = cluster.kubeconfig
+    return config
+
+
+def init_local_stack(workspace: Workspace, config: dict[str, Any]) -> None:
+    """A new stack from `config`: its secrets are set again under the workspace's own passphrase salt (the
+    committed ciphertexts belong to the committed stack file's salt), the notes token to one the tests know."""
+    secrets = {key: config.pop(key) for key in ("goapp:secretEnv", "goapp:rolloutKey") if key in config}
+    workspace.init(config)
+    if "goapp:secretEnv" in secrets:
+        workspace.set_secret("goapp:secretEnv.NOTES_TOKEN", NOTES_TOKEN)
+    if "goapp:rolloutKey" in secrets:
+        workspace.set_secret("goapp:rolloutKey", ROLLOUT_KEY)
+
+
 def configured_message(workspace: Workspace) -> str:
     config = yaml.safe_load(workspace.config_file.read_text())["config"]
     message: str = config["goapp:env"]["APP_MESSAGE"]
     return message
+
+
+UPGRADE_NAMESPACE = "goapp-upgrade"
+UPGRADE_NODE_PORT = 30082
+
+
+def test_a_deployment_of_the_previous_version_upgrades_in_place(cluster: Cluster, tmp_path: Path) -> None:
+    """`pulumi up` with the program of the commit before the components split, a note written, `pulumi up` with
+    this one: nothing is deleted or replaced, the claim and the namespace are the same objects, the note is there."""
+    previous = checkout(UPGRADE_FROM, tmp_path / "previous", "infra", "stacks", "goapp")
+    workspace = Workspace(tmp_path / "project", "upgrade", bootstrap_env(), program=previous)
+    # The previous program builds the previous goapp from the directory beside its infra/.
+    (workspace.root / "goapp").symlink_to(previous / "goapp")
+    base = f"http://127.0.0.1:{UPGRADE_NODE_PORT}"
+    workspace.init(local_config(previous / "stacks", cluster, UPGRADE_NAMESPACE, UPGRADE_NODE_PORT))
+    try:
+        workspace.run("up").check()
+        eventually(lambda: http("GET", "/readyz", base=base)[0] == 200, "the previous version to be ready")
+        assert http("PUT", "/notes/kept", b"written by the previous version", base=base)[0] == 201
+        before = {kind: uid(cluster, kind, UPGRADE_NAMESPACE) for kind in ("namespace", "pvc")}
+
+        workspace.use_program(REPO_ROOT)
+        current = local_config(REPO_ROOT / "stacks", cluster, UPGRADE_NAMESPACE, UPGRADE_NODE_PORT)
+        secrets = {key: current.pop(key) for key in ("goapp:secretEnv", "goapp:rolloutKey")}
+        workspace.replace_config(current)
+        assert set(secrets) == {"goapp:secretEnv", "goapp:rolloutKey"}
+        workspace.set_secret("goapp:secretEnv.NOTES_TOKEN", NOTES_TOKEN)
+        workspace.set_secret("goapp:rolloutKey", ROLLOUT_KEY)
+        planned = workspace.preview_steps()
+        assert [(s["op"], s["urn"]) for s in planned if s["op"] in FORBIDDEN_STEPS] == []
+        workspace.run("up").check()
+
+        assert {kind: uid(cluster, kind, UPGRADE_NAMESPACE) for kind in ("namespace", "pvc")} == before
+        eventually(lambda: http("GET", "/notes/kept", base=base)[0] == 200, "the upgraded version to serve notes")
+        assert http("GET", "/notes/kept", base=base) == (200, b"written by the previous version")
+        assert http("GET", "/notes/kept", token=None, base=base)[0] == 401, "the upgraded version asks for the token"
+    finally:
+        workspace.run("destroy")
+        cluster.kubectl("delete", "namespace", UPGRADE_NAMESPACE, "--ignore-not-found", "--wait=true", check=False)
+
+
+def uid(cluster: Cluster, kind: str, namespace: str) -> str:
+    if kind == "namespace":
+        found: str = cluster.json("get", "namespace", namespace)["metadata"]["uid"]
+        return found
+    (item,) = cluster.json("get", kind, "-n", namespace)["items"]
+    found = item["metadata"]["uid"]
+    return found
 
 
 def test_hello_answers_with_the_configured_message(stack: Workspace) -> None:
@@ -141,6 +213,12 @@ def test_a_note_survives_deleting_the_pod(stack: Workspace, cluster: Cluster) ->
     eventually(new_pod_ready, "a replacement pod to become ready")
     status, body = http("GET", "/notes/e2e-survivor")
     assert (status, body) == (200, b"written before the pod died")
+
+
+def test_notes_need_the_stacks_token(stack: Workspace) -> None:
+    assert http("GET", "/notes/e2e-survivor", token=None)[0] == 401
+    assert http("GET", "/notes/e2e-survivor", token="not-the-token")[0] == 401
+    assert http("GET", "/hello", token=None)[0] == 200, "/hello stays open"
 
 
 def test_changing_env_rolls_the_pods_and_serves_the_new_message(stack: Workspace, cluster: Cluster) -> None:

@@ -7,46 +7,19 @@ Every step must be a create (of a genuinely new object), an update or nothing.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import tarfile
-from io import BytesIO
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import harness
-from engine import RENDER_DIGEST, REPO_ROOT, Workspace, bootstrap_env
+from engine import FORBIDDEN_STEPS, RENDER_DIGEST, REPO_ROOT, UPGRADE_FROM, Workspace, bootstrap_env, checkout
 
 pytestmark = pytest.mark.engine
-
-UPGRADE_FROM = "723fb8627be015a0afec445e91736ad23469859b"
-"""The last commit whose program registered one goapp:workload:Workload with every object under it."""
-FORBIDDEN_STEPS = {"delete", "replace", "create-replacement", "delete-replaced", "discard", "discard-replaced"}
-
-
-def checkout(commit: str, destination: Path, *paths: str) -> Path:
-    """The files of `paths` at `commit`, written under `destination` (the repository's history, no network)."""
-    archive = subprocess.run(
-        ["git", "-C", str(REPO_ROOT), "archive", "--format=tar", commit, *paths],
-        check=True,
-        capture_output=True,
-    ).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(destination, filter="data")
-    return destination
 
 
 @pytest.fixture(scope="module")
 def previous(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return checkout(UPGRADE_FROM, tmp_path_factory.mktemp("previous"), "infra", "stacks", "goapp")
-
-
-def steps(preview_json: str) -> list[dict[str, Any]]:
-    document = json.loads(preview_json)
-    found: list[dict[str, Any]] = document.get("steps") or []
-    return found
 
 
 def render_env(out: Path) -> dict[str, str]:
@@ -68,8 +41,7 @@ def test_a_stack_of_the_previous_version_upgrades_without_delete_or_replace(
 
     workspace.use_program(REPO_ROOT)
     workspace.config_file.write_text((REPO_ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
-    preview = workspace.run("preview", "--json", extra_env=render_env(tmp_path / "rendered")).check()
-    planned = steps(preview.out[preview.out.index("{") :])
+    planned = workspace.preview_steps(extra_env=render_env(tmp_path / "rendered"))
     forbidden = [(s["op"], s["urn"]) for s in planned if s["op"] in FORBIDDEN_STEPS]
     assert forbidden == [], f"{stack}: the upgrade would delete or replace"
     # The JSON preview lists only what changes: an unchanged claim does not appear at all.

@@ -424,3 +424,18 @@ def test_config_maps_and_secrets_are_updated_in_place(monkeypatch: pytest.Monkey
     provider = result.mocks.one("pulumi:providers:kubernetes").inputs
     assert provider["enableConfigMapMutable"] == "true"
     assert provider["enableSecretMutable"] == "true"
+
+
+def test_an_update_under_the_empty_passphrase_is_refused_before_anything_registers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pulumi
+
+    mocks = harness.RecordingMocks(preview=False)
+    with pytest.raises(pulumi.RunError, match="PULUMI_CONFIG_PASSPHRASE: stack 'test' encrypts its secrets"):
+        harness.run(BASE, monkeypatch=monkeypatch, mocks=mocks, environ={"PULUMI_CONFIG_PASSPHRASE": ""})
+    assert mocks.resources == []
+    allowed = harness.run(
+        {**BASE, "goapp:allowEmptyPassphrase": True}, monkeypatch=monkeypatch, environ={"PULUMI_CONFIG_PASSPHRASE": ""}
+    )
+    assert allowed.mocks.one(DEPLOYMENT)

@@ -11,7 +11,9 @@ if not render_dir:
     raise pulumi.RunError("BENCH_RENDER_DIR is not set: the floor program only runs in render mode")
 
 # Same provider arguments as goapp's program in render mode (infra/program.py).
-provider = k8s.Provider("kubernetes", render_yaml_to_directory=render_dir)
+provider = k8s.Provider(
+    "kubernetes", render_yaml_to_directory=render_dir, enable_config_map_mutable=True, enable_secret_mutable=True
+)
 k8s.core.v1.ConfigMap(
     "floor",
     metadata=k8s.meta.v1.ObjectMetaArgs(name="floor", namespace="default"),
