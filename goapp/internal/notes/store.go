@@ -38,6 +38,9 @@ var (
 	ErrNoSpace = errors.New("no space left in the data directory")
 	// ErrReadOnly is returned when the data directory cannot be written because its file system is read-only.
 	ErrReadOnly = errors.New("data directory is read-only")
+	// ErrBodyRead is returned when the content could not be read (the client's upload broke off); nothing was
+	// changed.
+	ErrBodyRead = errors.New("reading the content failed")
 )
 
 // NameRule describes valid names for error messages and documentation.
@@ -158,7 +161,7 @@ func (s *Store) Put(name string, r io.Reader, size int64) (info Info, created bo
 	n, err := io.Copy(tmp, body)
 	if err != nil {
 		if body.err != nil {
-			return Info{}, false, fmt.Errorf("read note %q: %w", name, err)
+			return Info{}, false, fmt.Errorf("read note %q: %w: %w", name, ErrBodyRead, err)
 		}
 		return Info{}, false, fmt.Errorf("write note %q: %w", name, classify(err))
 	}

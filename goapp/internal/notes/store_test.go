@@ -211,8 +211,8 @@ func TestFailedWriteKeepsPreviousNote(t *testing.T) {
 	}
 	cause := errors.New("client went away")
 	_, _, err := s.Put("n", &failingReader{data: []byte("new half"), err: cause}, -1)
-	if !errors.Is(err, cause) {
-		t.Fatalf("Put with failing reader = %v; want the reader's error", err)
+	if !errors.Is(err, cause) || !errors.Is(err, ErrBodyRead) {
+		t.Fatalf("Put with failing reader = %v; want ErrBodyRead and the reader's error", err)
 	}
 	got, err := readNote(t, s, "n")
 	if err != nil || string(got) != "old content" {

@@ -171,6 +171,10 @@ func (s *Server) handlePutNote() gin.HandlerFunc {
 		switch {
 		case errors.As(err, &tooBig):
 			abortWithError(c, http.StatusRequestEntityTooLarge, tooLarge)
+		case errors.Is(err, notes.ErrBodyRead):
+			// The client's doing (it stopped sending, or too slowly for READ_TIMEOUT), not a server failure.
+			s.requestLogger(c).Info("upload broke off; nothing written", "error", err.Error())
+			abortWithError(c, http.StatusBadRequest, "the request body ended early or could not be read; nothing was written")
 		case err != nil:
 			s.storeError(c, err)
 		case created:

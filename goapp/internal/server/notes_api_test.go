@@ -332,3 +332,32 @@ func TestWriteCheckRunsPeriodically(t *testing.T) {
 		t.Fatal("goapp_data_dir_writable is not 1 after the recovery")
 	}
 }
+
+// brokenBody yields some bytes, then fails, like a client whose upload breaks off.
+type brokenBody struct{ sent bool }
+
+func (b *brokenBody) Read(p []byte) (int, error) {
+	if b.sent {
+		return 0, io.ErrUnexpectedEOF
+	}
+	b.sent = true
+	return copy(p, "half of it"), nil
+}
+
+func TestBrokenUploadIsTheClientsError(t *testing.T) {
+	cfg := testConfig(t)
+	s, logs := newServer(t, cfg, true)
+	req := httptest.NewRequest("PUT", "/notes/broken", &brokenBody{})
+	req.ContentLength = 100
+	req.Header.Set("Authorization", authorized["Authorization"])
+	rec := httptestRecord(s, req)
+	if msg, _ := jsonBody(t, rec)["error"].(string); rec.Code != 400 || !strings.Contains(msg, "nothing was written") {
+		t.Fatalf("PUT with a broken body = %d %q; want 400", rec.Code, msg)
+	}
+	if entries, _ := os.ReadDir(cfg.DataDir); len(entries) != 0 {
+		t.Fatalf("a broken upload left %v", entries)
+	}
+	if len(logs.find(t, "request failed")) != 0 {
+		t.Fatal("a broken upload was logged as a server failure")
+	}
+}
