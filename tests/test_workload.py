@@ -409,7 +409,8 @@ def test_invalid_config_registers_nothing(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_stack_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
-    result = run({**BASE, "goapp:url": "https://goapp.example.com"}, monkeypatch)
+    exposure = {"kind": "httpRoute", "gateway": {"name": "public", "listener": "https"}}
+    result = run({**BASE, "goapp:url": "https://goapp.example.com", "goapp:exposure": exposure}, monkeypatch)
     assert result.outputs["namespace"] == "goapp-test"
     assert result.outputs["serviceName"] == "goapp"
     assert result.outputs["dnsName"] == "goapp.goapp-test.svc.cluster.local"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -24,6 +24,22 @@ class AppConfigArgs:
     """Secret settings, injected from a Secret; values stay Pulumi secrets (encrypted in state)."""
     rollout_key: pulumi.Input[str] | None = None
     """A secret of at least 32 random bytes that keys the revision; required with `secret_env`."""
+    live: Sequence[str] = ()
+    """Keys of `env` the app reloads from a mounted file (CONFIG_FILE) instead of restarting: they are left out
+    of the environment and of the revision, so changing one changes the file, never the pods."""
+
+
+LIVE_DIR = "/etc/goapp/live"
+LIVE_FILE = "live.env"
+LIVE_VOLUME = "live-config"
+
+
+def live_file(values: Mapping[str, str]) -> str:
+    """The CONFIG_FILE format goapp reads: NAME=value lines, the value verbatim up to the end of the line."""
+    for name, value in values.items():
+        if "\n" in value or "\r" in value:
+            raise ValueError(f"live setting {name} holds a line break; a CONFIG_FILE value is one line")
+    return "".join(f"{name}={value}\n" for name, value in sorted(values.items()))
 
 
 def rollout_revision(env: Mapping[str, str], secret_env: Mapping[str, str], key: str | None) -> str:
@@ -53,11 +69,30 @@ class AppConfig(pulumi.ComponentResource):
 
     env_from: list[k8s.core.v1.EnvFromSourceArgs]
     revision: pulumi.Output[str]
+    live_volume: k8s.core.v1.VolumeArgs | None
+    """The live settings' ConfigMap as a volume to mount whole at LIVE_DIR (None without live settings)."""
 
     def __init__(self, name: str, args: AppConfigArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("goapp:config:AppConfig", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        env = dict(args.env)
+        unknown = sorted(set(args.live) - set(args.env))
+        if unknown:
+            raise ValueError(f"AppConfig {name!r}: live settings {', '.join(unknown)} have no value in env")
+        env = {key: value for key, value in args.env.items() if key not in args.live}
+        self.live_volume = None
+        if args.live:
+            live = k8s.core.v1.ConfigMap(
+                f"{name}-live",
+                metadata=object_meta(args.identity, f"{name}-live", args.namespace),
+                data={LIVE_FILE: live_file({key: args.env[key] for key in args.live})},
+                opts=child,
+            )
+            # Mounted whole, never with subPath: the kubelet updates a ConfigMap volume by swapping a symlink,
+            # and a subPath mount would keep the first version forever.
+            self.live_volume = k8s.core.v1.VolumeArgs(
+                name=LIVE_VOLUME,
+                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=live.metadata.apply(lambda m: str(m.name))),
+            )
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-env",
             metadata=object_meta(args.identity, f"{name}-env", args.namespace),

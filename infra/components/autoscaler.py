@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.components.identity import object_meta
-from infra.settings import Autoscaling
+from infra.settings import Autoscaling, ScalingRule
 
 if TYPE_CHECKING:
     from infra.components.web_deployment import WebDeployment
@@ -45,10 +45,25 @@ class AutoscalerArgs:
     autoscaling: Autoscaling
 
 
+def scaling_rules(rule: ScalingRule) -> k8s.autoscaling.v2.HPAScalingRulesArgs:
+    """`Max`: each minute the larger of the two limits applies, so a small deployment can still add whole pods."""
+    return k8s.autoscaling.v2.HPAScalingRulesArgs(
+        stabilization_window_seconds=rule.stabilization_seconds,
+        select_policy="Max",
+        policies=[
+            k8s.autoscaling.v2.HPAScalingPolicyArgs(type="Pods", value=rule.pods_per_minute, period_seconds=60),
+            k8s.autoscaling.v2.HPAScalingPolicyArgs(type="Percent", value=rule.percent_per_minute, period_seconds=60),
+        ],
+    )
+
+
 def autoscaler_spec(
     deployment: pulumi.Input[str], scaling: Autoscaling
 ) -> k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs:
     return k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
+        behavior=k8s.autoscaling.v2.HorizontalPodAutoscalerBehaviorArgs(
+            scale_up=scaling_rules(scaling.scale_up), scale_down=scaling_rules(scaling.scale_down)
+        ),
         scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
             api_version="apps/v1", kind="Deployment", name=deployment
         ),

@@ -44,7 +44,10 @@ class AppService(pulumi.ComponentResource):
     traffic to their named `http` port. Exposes `name` and `dns_name`, the in-cluster DNS name."""
 
     name: pulumi.Output[str]
+    namespace: pulumi.Output[str]
     dns_name: pulumi.Output[str]
+    port: int
+    """The Service's port, which routes and other clients address."""
 
     def __init__(self, name: str, args: AppServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("goapp:network:AppService", name, None, opts)
@@ -56,5 +59,7 @@ class AppService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.name = service.metadata.apply(lambda m: str(m.name))
+        self.namespace = service.metadata.apply(lambda m: str(m.namespace))
+        self.port = args.service.port
         self.dns_name = service.metadata.apply(lambda m: dns_name(str(m.name), str(m.namespace)))
         self.register_outputs({"name": self.name, "dnsName": self.dns_name})

@@ -9,12 +9,12 @@ from decimal import Decimal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.components.app_config import AppConfig
+from infra.components.app_config import LIVE_DIR, LIVE_FILE, LIVE_VOLUME, AppConfig
 from infra.components.autoscaler import ReplicaRule
 from infra.components.data_volume import VOLUME_NAME, DataVolume
 from infra.components.identity import AppIdentity, object_meta
 from infra.quantity import parse_quantity
-from infra.settings import Resources, Shutdown
+from infra.settings import Resources, Shutdown, Spread
 
 PORT_NAME = "http"
 DATA_DIR = "/data"
@@ -51,6 +51,8 @@ class WebDeploymentArgs:
     port: int = 8080
     resources: Resources = field(default_factory=Resources)
     shutdown: Shutdown = field(default_factory=Shutdown)
+    spread: Spread | None = None
+    """Spread the pods over nodes and zones; leave it out where only one pod can run."""
 
 
 def gomemlimit(resources: Resources) -> str:
@@ -58,15 +60,37 @@ def gomemlimit(resources: Resources) -> str:
     return str(int(parse_quantity(resources.limits.memory) * GOMEMLIMIT_SHARE))
 
 
-def derived_env(port: int, shutdown: Shutdown, resources: Resources) -> dict[str, str]:
+def derived_env(port: int, shutdown: Shutdown, resources: Resources, live: bool = False) -> dict[str, str]:
     """Variables the deployment derives from its own settings (the contract refuses them in goapp:env)."""
-    return {
+    env = {
         "PORT": str(port),
         "DATA_DIR": DATA_DIR,
         "SHUTDOWN_DRAIN": f"{shutdown.drain_seconds}s",
         "SHUTDOWN_TIMEOUT": f"{shutdown.timeout_seconds}s",
         "GOMEMLIMIT": gomemlimit(resources),
     }
+    if live:
+        env["CONFIG_FILE"] = f"{LIVE_DIR}/{LIVE_FILE}"
+    return env
+
+
+HOSTNAME_KEY = "kubernetes.io/hostname"
+ZONE_KEY = "topology.kubernetes.io/zone"
+
+
+def spread_constraints(selector: Mapping[str, str], spread: Spread) -> list[k8s.core.v1.TopologySpreadConstraintArgs]:
+    """One constraint per failure domain, over this deployment's pods. `pod-template-hash` among the match keys
+    spreads each ReplicaSet on its own, so a rollout's new pods are spread too, not only old and new together."""
+    return [
+        k8s.core.v1.TopologySpreadConstraintArgs(
+            max_skew=spread.max_skew,
+            topology_key=key,
+            when_unsatisfiable=rule,
+            label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)),
+            match_label_keys=["pod-template-hash"],
+        )
+        for key, rule in ((HOSTNAME_KEY, spread.hostname), (ZONE_KEY, spread.zone))
+    ]
 
 
 def http_probe(path: str, *, period: int, failures: int, timeout: int = 2) -> k8s.core.v1.ProbeArgs:
@@ -123,8 +147,15 @@ def container(
     resources: Resources,
     shutdown: Shutdown,
     env_from: list[k8s.core.v1.EnvFromSourceArgs],
+    live: bool = False,
 ) -> k8s.core.v1.ContainerArgs:
-    env = derived_env(port, shutdown, resources)
+    env = derived_env(port, shutdown, resources, live)
+    mounts = [
+        k8s.core.v1.VolumeMountArgs(name=VOLUME_NAME, mount_path=DATA_DIR),
+        k8s.core.v1.VolumeMountArgs(name="tmp", mount_path=TMP_DIR),
+    ]
+    if live:
+        mounts.append(k8s.core.v1.VolumeMountArgs(name=LIVE_VOLUME, mount_path=LIVE_DIR, read_only=True))
     return k8s.core.v1.ContainerArgs(
         name=name,
         image=image,
@@ -145,10 +176,7 @@ def container(
             else None,
         ),
         security_context=container_security_context(),
-        volume_mounts=[
-            k8s.core.v1.VolumeMountArgs(name=VOLUME_NAME, mount_path=DATA_DIR),
-            k8s.core.v1.VolumeMountArgs(name="tmp", mount_path=TMP_DIR),
-        ],
+        volume_mounts=mounts,
         termination_message_policy="FallbackToLogsOnError",
     )
 
@@ -171,6 +199,8 @@ def pod_template(
     service_account: pulumi.Input[str],
     data: k8s.core.v1.VolumeArgs,
     grace_period_seconds: int,
+    live: k8s.core.v1.VolumeArgs | None = None,
+    spread: list[k8s.core.v1.TopologySpreadConstraintArgs] | None = None,
 ) -> k8s.core.v1.PodTemplateSpecArgs:
     return k8s.core.v1.PodTemplateSpecArgs(
         metadata=k8s.meta.v1.ObjectMetaArgs(labels=identity.labels, annotations=pod_annotations(revision, port)),
@@ -181,9 +211,11 @@ def pod_template(
             security_context=pod_security_context(),
             termination_grace_period_seconds=grace_period_seconds,
             containers=[app],
+            topology_spread_constraints=spread,
             volumes=[
                 data,
                 k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")),
+                *([live] if live is not None else []),
             ],
         ),
     )
@@ -255,6 +287,7 @@ class WebDeployment(pulumi.ComponentResource):
             resources=args.resources,
             shutdown=args.shutdown,
             env_from=args.config.env_from,
+            live=args.config.live_volume is not None,
         )
         template = pod_template(
             identity=args.identity,
@@ -264,6 +297,8 @@ class WebDeployment(pulumi.ComponentResource):
             service_account=account.metadata.apply(lambda m: str(m.name)),
             data=args.data.volume,
             grace_period_seconds=args.shutdown.grace_period_seconds,
+            live=args.config.live_volume,
+            spread=spread_constraints(args.identity.selector, args.spread) if args.spread is not None else None,
         )
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",

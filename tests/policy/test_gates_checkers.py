@@ -66,6 +66,8 @@ def test_good_manifests_pass_every_manifest_gate(stack: str) -> None:
         ("bad-no-limits", "policy", "health-probes: Deployment goapp-prod/goapp: container"),
         ("bad-prod-minimums", "policy", "prod-availability: Deployment goapp-prod/goapp: no PodDisruptionBudget"),
         ("bad-prod-minimums", "kube-score", "BLOCKING kube-score deployment-has-poddisruptionbudget"),
+        ("bad-route", "kubeconform", "at '/spec/rules/0/backendRefs/0/weight': got string, want null or integer"),
+        ("bad-route", "kubeconform", "at '/spec': additional properties 'parentRef' not allowed"),
     ],
 )
 def test_bad_manifests_fail_the_gate_for_their_defect(bad: Path, fixture: str, gate_name: str, expected: str) -> None:
