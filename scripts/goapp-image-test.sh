@@ -103,15 +103,18 @@ check "binary is stripped" test "$stripped" = 1
 check "image within ${max_overhead_percent}% of the binary" test $((image_size * 100)) -le $((binary_size * (100 + max_overhead_percent)))
 
 docker volume create "$volume" >/dev/null
+# The notes API's bearer token, as a stack's goapp:secretEnv injects it.
+notes_token="$(head -c 30 /dev/urandom | base64 | tr '+/' '-_')"
 run_app() { # run_app NAME [docker run options...]: the production-like container
   local name="$1"
   shift
   containers+=("$name")
   docker run -d --name "$name" --read-only --user 65532:65532 --tmpfs /tmp -v "$volume:/data" \
-    -p 127.0.0.1::8080 "$@" "$tag" >/dev/null
+    -e NOTES_TOKEN="$notes_token" -p 127.0.0.1::8080 "$@" "$tag" >/dev/null
 }
 base_url() { echo "http://$(docker port "$1" 8080/tcp | head -n 1)"; }
 http() { curl --noproxy '*' -sS --max-time 5 "$@"; }
+notes() { http -H "Authorization: Bearer $notes_token" "$@"; }
 wait_ready() { # wait_ready CONTAINER
   local url
   url="$(base_url "$1")"
@@ -128,8 +131,11 @@ run_app "$app"
 check "container becomes ready (/readyz 200)" wait_ready "$app"
 url="$(base_url "$app")"
 check "/hello answers on 127.0.0.1" test "$(http "$url/hello")" = '{"message":"Hello from Gin!"}'
-check "a note is written to /data" test "$(http -o /dev/null -w '%{http_code}' -X PUT --data-binary 'kept across restarts' "$url/notes/image-test")" = 201
-check "the note reads back" test "$(http "$url/notes/image-test")" = "kept across restarts"
+check "the notes API refuses a request without the token (401)" \
+  test "$(http -o /dev/null -w '%{http_code}' -X PUT --data-binary 'x' "$url/notes/image-test")" = 401
+check "a note is written to /data" test "$(notes -o /dev/null -w '%{http_code}' -X PUT --data-binary 'kept across restarts' "$url/notes/image-test")" = 201
+check "the note reads back" test "$(notes "$url/notes/image-test")" = "kept across restarts"
+check "/openapi.yaml is served" bash -c "curl --noproxy '*' -sS '$url/openapi.yaml' | grep -q '^openapi: 3.1.0'"
 check "/version reports the stamped build" bash -c "curl --noproxy '*' -sS '$url/version' | grep -q '\"commit\":\"$commit\"'"
 check "root file system is read-only" test "$(docker inspect -f '{{.HostConfig.ReadonlyRootfs}}' "$app")" = true
 check "healthcheck subcommand succeeds inside the container" docker exec "$app" /goapp healthcheck
@@ -153,7 +159,7 @@ again="goapp-image-test-again-$suffix"
 run_app "$again" -e APP_MESSAGE="second run"
 check "second container on the same volume becomes ready" wait_ready "$again"
 url="$(base_url "$again")"
-check "the note survived the restart" test "$(http "$url/notes/image-test")" = "kept across restarts"
+check "the note survived the restart" test "$(notes "$url/notes/image-test")" = "kept across restarts"
 check "APP_MESSAGE is honoured" test "$(http "$url/hello")" = '{"message":"second run"}'
 
 # A data directory on the read-only root must keep the pod unready, with the cause in the log.
