@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 
 from infra import upgrade
 from infra.components.app_config import AppConfig, AppConfigArgs
-from infra.components.autoscaler import AUTOSCALED, Autoscaler, AutoscalerArgs, fixed_replicas
+from infra.components.autoscaler import AUTOSCALED, Autoscaler, AutoscalerArgs, ReplicaRule, fixed_replicas
 from infra.components.data_volume import DataVolume, DataVolumeArgs
 from infra.components.disruption_budget import DisruptionBudget, DisruptionBudgetArgs
 from infra.components.exposure import AppIngress, AppIngressArgs, AppRoute, AppRouteArgs, WeightedBackend
@@ -25,7 +25,7 @@ from infra.components.namespace import RestrictedNamespace, RestrictedNamespaceA
 from infra.components.network_policy import AppNetworkPolicy, AppNetworkPolicyArgs
 from infra.components.service import AppService, AppServiceArgs
 from infra.components.web_deployment import WebDeployment, WebDeploymentArgs
-from infra.settings import ConfigError, Run, ServiceSettings, Settings, StackConfig, load_settings
+from infra.settings import ConfigError, Run, ServiceSettings, Settings, Spread, StackConfig, load_settings
 from infra.stack_config import read_stack_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -120,112 +120,127 @@ def canary_image(config: StackConfig, image: pulumi.Input[str]) -> pulumi.Input[
     return f"{config.image.repository}@{digest}" if digest else image
 
 
+@dataclass(frozen=True)
+class Track:
+    """One deployment of the service and what sits in front of it: the stable one, or a canary beside it."""
+
+    name: str
+    identity: AppIdentity
+    release: Release
+    replicas: ReplicaRule
+    service: ServiceSettings
+    spread: Spread | None = None
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What every track of one stack shares: its namespace, its data, its secrets, the stack's settings."""
+
+    config: StackConfig
+    namespace: pulumi.Output[str]
+    data: DataVolume
+    secrets: dict[str, str]
+    rollout_key: pulumi.Input[str] | None
+
+
+def deploy_track(
+    track: Track, shared: Shared, opts: pulumi.ResourceOptions, web_opts: pulumi.ResourceOptions
+) -> tuple[WebDeployment, AppService]:
+    """A track's configuration, deployment, Service and network policy."""
+    config = shared.config
+    app_config = AppConfig(
+        track.name,
+        AppConfigArgs(
+            namespace=shared.namespace,
+            identity=track.identity,
+            env=track.release.env,
+            secret_env=shared.secrets,
+            rollout_key=shared.rollout_key,
+            live=config.live_config,
+        ),
+        opts=opts,
+    )
+    web = WebDeployment(
+        track.name,
+        WebDeploymentArgs(
+            namespace=shared.namespace,
+            identity=track.identity,
+            image=track.release.image,
+            config=app_config,
+            data=shared.data,
+            replicas=track.replicas,
+            port=config.port,
+            resources=config.resources,
+            shutdown=config.shutdown,
+            spread=track.spread,
+        ),
+        opts=web_opts,
+    )
+    service = AppService(track.name, AppServiceArgs(target=web, service=track.service), opts=opts)
+    AppNetworkPolicy(track.name, AppNetworkPolicyArgs(target=web, policy=config.network_policy), opts=opts)
+    return web, service
+
+
 def compose(settings: Settings, image: pulumi.Input[str], provider: k8s.Provider) -> ServiceOutputs:
     """Every component of one stack, wired by their outputs."""
     config = settings.config
     identity = AppIdentity(name=SERVICE, instance=settings.instance, version=settings.build.version)
-
-    def opts(*aliases: pulumi.Alias) -> pulumi.ResourceOptions:
-        # Kubernetes objects keep the identities they had under the single Workload of earlier versions.
-        return pulumi.ResourceOptions(
-            providers=[provider], aliases=list(aliases), transformations=[upgrade.legacy_children(SERVICE)]
-        )
+    # Kubernetes objects keep the identities they had under the single Workload of earlier versions.
+    opts = pulumi.ResourceOptions(providers=[provider], transformations=[upgrade.legacy_children(SERVICE)])
 
     namespace = RestrictedNamespace(
         SERVICE,
         # Deleting a namespace deletes its volume claims: protecting the data protects its namespace too.
         RestrictedNamespaceArgs(identity=identity, name=config.namespace, protect=config.storage.protect),
-        opts=opts(),
-    )
-    secrets = {name: value.get_secret_value() for name, value in config.secret_env.items()}
-    rollout_key = pulumi.Output.secret(config.rollout_key.get_secret_value()) if config.rollout_key else None
-    release = stable_release(config, image)
-    app_config = AppConfig(
-        SERVICE,
-        AppConfigArgs(
-            namespace=namespace.name,
-            identity=identity,
-            env=release.env,
-            secret_env=secrets,
-            rollout_key=rollout_key,
-            live=config.live_config,
-        ),
-        opts=opts(),
+        opts=opts,
     )
     data = DataVolume(
-        SERVICE, DataVolumeArgs(namespace=namespace.name, identity=identity, storage=config.storage), opts=opts()
+        SERVICE, DataVolumeArgs(namespace=namespace.name, identity=identity, storage=config.storage), opts=opts
     )
-    web = WebDeployment(
-        SERVICE,
-        WebDeploymentArgs(
-            namespace=namespace.name,
-            identity=identity,
-            image=release.image,
-            config=app_config,
-            data=data,
-            replicas=AUTOSCALED if config.autoscaling else fixed_replicas(config.replicas),
-            port=config.port,
-            resources=config.resources,
-            shutdown=config.shutdown,
-            spread=config.spread if config.max_replicas > 1 else None,
-        ),
-        # It takes over the old Workload component's identity, and with it its children's.
-        opts=pulumi.ResourceOptions(providers=[provider], aliases=[upgrade.legacy_workload()]),
+    shared = Shared(
+        config=config,
+        namespace=namespace.name,
+        data=data,
+        secrets={name: value.get_secret_value() for name, value in config.secret_env.items()},
+        rollout_key=pulumi.Output.secret(config.rollout_key.get_secret_value()) if config.rollout_key else None,
     )
-    service = AppService(SERVICE, AppServiceArgs(target=web, service=config.service), opts=opts())
-    AppNetworkPolicy(SERVICE, AppNetworkPolicyArgs(target=web, policy=config.network_policy), opts=opts())
+    stable = Track(
+        name=SERVICE,
+        identity=identity,
+        release=stable_release(config, image),
+        replicas=AUTOSCALED if config.autoscaling else fixed_replicas(config.replicas),
+        service=config.service,
+        spread=config.spread if config.max_replicas > 1 else None,
+    )
+    # The stable WebDeployment takes over the old Workload component's identity, and with it its children's.
+    web, service = deploy_track(
+        stable, shared, opts, pulumi.ResourceOptions(providers=[provider], aliases=[upgrade.legacy_workload()])
+    )
     if config.autoscaling is not None:
-        Autoscaler(SERVICE, AutoscalerArgs(target=web, autoscaling=config.autoscaling), opts=opts())
+        Autoscaler(SERVICE, AutoscalerArgs(target=web, autoscaling=config.autoscaling), opts=opts)
     if config.max_replicas > 1:
-        DisruptionBudget(SERVICE, DisruptionBudgetArgs(target=web), opts=opts())
+        DisruptionBudget(SERVICE, DisruptionBudgetArgs(target=web), opts=opts)
     if config.monitoring.service_monitor:
+        monitoring = config.monitoring
         AppServiceMonitor(
             SERVICE,
-            AppServiceMonitorArgs(
-                target=web, service=service, interval=config.monitoring.interval, labels=config.monitoring.labels
-            ),
-            opts=opts(),
+            AppServiceMonitorArgs(target=web, service=service, interval=monitoring.interval, labels=monitoring.labels),
+            opts=opts,
         )
 
     backends = [WeightedBackend(service, 100)]
     if config.canary is not None:
-        canary = config.canary
-        # Its own instance label: the stable Service's selector must not pick the canary's pods.
-        canary_identity = replace(identity, instance=f"{settings.instance}-canary")
-        canary_config = AppConfig(
-            CANARY,
-            AppConfigArgs(
-                namespace=namespace.name,
-                identity=canary_identity,
-                env={**config.env, **canary.env},
-                secret_env=secrets,
-                rollout_key=rollout_key,
-                live=config.live_config,
-            ),
-            opts=opts(),
+        canary = Track(
+            name=CANARY,
+            # Its own instance label: the stable Service's selector must not pick the canary's pods.
+            identity=replace(identity, instance=f"{settings.instance}-canary"),
+            release=Release(image=canary_image(config, image), env={**config.env, **config.canary.env}),
+            replicas=fixed_replicas(1),
+            service=ServiceSettings(type="ClusterIP", port=config.service.port),
         )
-        canary_web = WebDeployment(
-            CANARY,
-            WebDeploymentArgs(
-                namespace=namespace.name,
-                identity=canary_identity,
-                image=canary_image(config, image),
-                config=canary_config,
-                data=data,
-                replicas=fixed_replicas(1),
-                port=config.port,
-                resources=config.resources,
-                shutdown=config.shutdown,
-            ),
-            opts=opts(),
-        )
-        canary_service = AppService(
-            CANARY,
-            AppServiceArgs(target=canary_web, service=ServiceSettings(type="ClusterIP", port=config.service.port)),
-            opts=opts(),
-        )
-        AppNetworkPolicy(CANARY, AppNetworkPolicyArgs(target=canary_web, policy=config.network_policy), opts=opts())
-        backends = [WeightedBackend(service, 100 - canary.weight), WeightedBackend(canary_service, canary.weight)]
+        _, canary_service = deploy_track(canary, shared, opts, opts)
+        weight = config.canary.weight
+        backends = [WeightedBackend(service, 100 - weight), WeightedBackend(canary_service, weight)]
 
     exposure = config.exposure
     if exposure is not None and config.url is not None:
@@ -235,13 +250,13 @@ def compose(settings: Settings, image: pulumi.Input[str], provider: k8s.Provider
                 AppIngressArgs(
                     target=service, identity=identity, url=config.url, class_name=exposure.class_name, tls=exposure.tls
                 ),
-                opts=opts(),
+                opts=opts,
             )
         elif exposure.gateway is not None:
             AppRoute(
                 SERVICE,
                 AppRouteArgs(backends=backends, identity=identity, url=config.url, gateway=exposure.gateway),
-                opts=opts(),
+                opts=opts,
             )
     return ServiceOutputs(namespace=namespace.name, service_name=service.name, dns_name=service.dns_name)
 

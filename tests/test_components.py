@@ -21,6 +21,7 @@ from infra.components import (
     AutoscalerArgs,
     DataVolume,
     DataVolumeArgs,
+    ReplicaRule,
     WebDeployment,
     WebDeploymentArgs,
     fixed_replicas,
@@ -87,22 +88,27 @@ def test_the_readme_example_composes_a_second_service_beside_goapp(monkeypatch: 
     assert result.outputs["dnsName"] == "goapp.goapp.svc.cluster.local", "goapp's own stack is untouched"
 
 
+def small_service(
+    name: str, namespace: str, replicas: ReplicaRule, storage: Storage | None = None, instance: str = "t"
+) -> WebDeployment:
+    """A WebDeployment with its own configuration and volume, as the least a second service needs."""
+    identity = AppIdentity(name=name, instance=instance)
+    config = AppConfig(name, AppConfigArgs(namespace=namespace, identity=identity, env={"A": "1"}))
+    data = DataVolume(name, DataVolumeArgs(namespace=namespace, identity=identity, storage=storage or Storage()))
+    args = WebDeploymentArgs(
+        namespace=namespace,
+        identity=identity,
+        image=f"127.0.0.1:5000/{name}@{harness.FAKE_DIGEST}",
+        config=config,
+        data=data,
+        replicas=replicas,
+    )
+    return WebDeployment(name, args)
+
+
 def test_two_services_in_one_namespace_keep_apart(monkeypatch: pytest.MonkeyPatch) -> None:
     def second() -> None:
-        identity = AppIdentity(name="worker", instance="goapp-local")
-        config = AppConfig("worker", AppConfigArgs(namespace="goapp", identity=identity, env={"A": "1"}))
-        data = DataVolume("worker", DataVolumeArgs(namespace="goapp", identity=identity))
-        WebDeployment(
-            "worker",
-            WebDeploymentArgs(
-                namespace="goapp",
-                identity=identity,
-                image="127.0.0.1:5000/worker@" + harness.FAKE_DIGEST,
-                config=config,
-                data=data,
-                replicas=fixed_replicas(1),
-            ),
-        )
+        small_service("worker", "goapp", fixed_replicas(1), instance="goapp-local")
 
     objects = kubernetes_objects(run_beside_goapp(monkeypatch, second))
     in_goapp = [r for r in objects if r.inputs["metadata"].get("namespace") == "goapp"]
@@ -119,18 +125,7 @@ def test_an_autoscaler_refuses_a_deployment_with_a_fixed_count(monkeypatch: pyte
     caught: list[Exception] = []
 
     def fixed_then_scaled() -> None:
-        identity = AppIdentity(name="api", instance="t")
-        config = AppConfig("api", AppConfigArgs(namespace="ns", identity=identity))
-        data = DataVolume("api", DataVolumeArgs(namespace="ns", identity=identity))
-        args = WebDeploymentArgs(
-            namespace="ns",
-            identity=identity,
-            image="x@" + harness.FAKE_DIGEST,
-            config=config,
-            data=data,
-            replicas=fixed_replicas(3),
-        )
-        web = WebDeployment("api", args)
+        web = small_service("api", "ns", fixed_replicas(3))
         try:
             Autoscaler("api", AutoscalerArgs(target=web, autoscaling=Autoscaling(min_replicas=2, max_replicas=4)))
         except ValueError as error:
@@ -146,23 +141,8 @@ def test_a_single_pod_volume_refuses_several_replicas(monkeypatch: pytest.Monkey
     caught: list[Exception] = []
 
     def too_many() -> None:
-        identity = AppIdentity(name="api", instance="t")
-        config = AppConfig("api", AppConfigArgs(namespace="ns", identity=identity))
-        data = DataVolume(
-            "api", DataVolumeArgs(namespace="ns", identity=identity, storage=Storage(access_mode="ReadWriteOncePod"))
-        )
         try:
-            WebDeployment(
-                "api",
-                WebDeploymentArgs(
-                    namespace="ns",
-                    identity=identity,
-                    image="x@" + harness.FAKE_DIGEST,
-                    config=config,
-                    data=data,
-                    replicas=fixed_replicas(2),
-                ),
-            )
+            small_service("api", "ns", fixed_replicas(2), Storage(access_mode="ReadWriteOncePod"))
         except ValueError as error:
             caught.append(error)
 
