@@ -32,6 +32,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from infra.durations import parse_duration
 from infra.quantity import QUANTITY_FORM, parse_quantity
 
 NAMESPACE = "goapp"
@@ -478,6 +479,7 @@ def cross_key_problems(config: StackConfig) -> list[str]:
             "`openssl rand -base64 32 | pulumi config set --secret goapp:rolloutKey`"
         )
     problems.extend(_url_problems(config))
+    problems.extend(_shutdown_problems(config))
     if config.canary is not None:
         if config.exposure is None or config.exposure.kind != "httpRoute":
             problems.append(
@@ -508,6 +510,36 @@ def cross_key_problems(config: StackConfig) -> list[str]:
     if config.monitoring.labels and not config.monitoring.service_monitor:
         problems.append(f"{NAMESPACE}:monitoring.labels: only used with serviceMonitor: true")
     return problems
+
+
+# goapp's own defaults (goapp/internal/config), which goapp:env may override.
+GOAPP_TIMEOUT_DEFAULTS = {"READ_HEADER_TIMEOUT": "5s", "READ_TIMEOUT": "10s", "WRITE_TIMEOUT": "10s"}
+
+
+def _shutdown_problems(config: StackConfig) -> list[str]:
+    """An upload accepted just before the stop must be able to finish within the shutdown timeout: goapp refuses
+    to start otherwise, so the contract refuses the stack first, naming both sides."""
+    timeouts = {}
+    problems = []
+    for name, default in GOAPP_TIMEOUT_DEFAULTS.items():
+        text = config.env.get(name, default)
+        try:
+            timeouts[name] = parse_duration(text)
+        except ValueError as error:
+            problems.append(f"{NAMESPACE}:env.{name}: {error}")
+    if problems:
+        return problems
+    needed = max(timeouts["READ_TIMEOUT"], timeouts["READ_HEADER_TIMEOUT"] + timeouts["WRITE_TIMEOUT"])
+    if config.shutdown.timeout_seconds < needed:
+        described = ", ".join(
+            f"{name} {config.env.get(name, default)}" for name, default in GOAPP_TIMEOUT_DEFAULTS.items()
+        )
+        return [
+            f"{NAMESPACE}:shutdown.timeoutSeconds: got {config.shutdown.timeout_seconds}; must be at least {needed:g} "
+            f"(goapp's {described}: a request accepted before the stop may take READ_TIMEOUT, or "
+            "READ_HEADER_TIMEOUT + WRITE_TIMEOUT, to finish); raise it, or lower those in goapp:env"
+        ]
+    return []
 
 
 def _url_problems(config: StackConfig) -> list[str]:

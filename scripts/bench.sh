@@ -71,6 +71,8 @@ done
 # Every temporary file of this invocation lives here, and every server it started is stopped on exit.
 work="$(mktemp -d "${TMPDIR:-/tmp}/goapp-bench.XXXXXX")"
 started_pids=()
+# goapp's notes API wants a bearer token (NOTES_TOKEN); one per invocation, sent by curl and by bench.lua.
+notes_token="bench-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 # The part's command logs outlive the temporary directory, for looking into a surprising figure.
 keep_logs() { # <part>
   local dest="$bench_cache/logs/$1"
@@ -236,7 +238,7 @@ start_server() { # <goapp|goapp-quiet|baseline|timeouts|gin> <run>
       # Settings as shipped (info-level JSON access log, here to /dev/null), except no drain on stop; the
       # quiet variant only raises LOG_LEVEL to warn, which drops the per-request access log line.
       env GOMAXPROCS=1 HOST=127.0.0.1 PORT="$server_port" DATA_DIR="$work/data-$run" SHUTDOWN_DRAIN=0 \
-        "${timeouts_env[@]}" \
+        NOTES_TOKEN="$notes_token" "${timeouts_env[@]}" \
         LOG_LEVEL="$([[ "$kind" == goapp-quiet ]] && echo warn || echo info)" \
         taskset -c "$server_cpu" "$work/goapp" >/dev/null 2>>"$work/goapp.stderr" &
       ready="/readyz"
@@ -305,14 +307,16 @@ measure_subject() { # <subject> <run>
     baseline-hello) kind=baseline path=/hello ;;
     timeouts-hello) kind=timeouts path=/hello ;;
     gin-hello) kind=gin path=/hello ;;
-    goapp-notes-get) kind=goapp path=/notes/bench ;;
-    goapp-notes-put) kind=goapp path=/notes/bench- lua_env=(BENCH_METHOD=PUT BENCH_PUT_NAMES=64 BENCH_BODY_BYTES=256) ;;
+    goapp-notes-get) kind=goapp path=/notes/bench lua_env=(BENCH_METHOD=GET BENCH_TOKEN="$notes_token") ;;
+    goapp-notes-put) kind=goapp path=/notes/bench-
+      lua_env=(BENCH_METHOD=PUT BENCH_PUT_NAMES=64 BENCH_BODY_BYTES=256 BENCH_TOKEN="$notes_token") ;;
     *) die "unknown service subject '$subject'" ;;
   esac
   start_server "$kind" "$run"
   url="http://127.0.0.1:$server_port$path"
   if [[ "$subject" == goapp-notes-get ]]; then
-    head -c 256 /dev/zero | tr '\0' n | curl -fsS -X PUT --data-binary @- "http://127.0.0.1:$server_port/notes/bench" >/dev/null
+    head -c 256 /dev/zero | tr '\0' n | curl -fsS -X PUT -H "Authorization: Bearer $notes_token" \
+      --data-binary @- "http://127.0.0.1:$server_port/notes/bench" >/dev/null
   fi
   log "service: $subject run $run/$runs"
   wrk_run "$url" "$warmup" "$work/warmup.txt" "${lua_env[@]}"

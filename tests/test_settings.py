@@ -165,6 +165,8 @@ BAD_INPUTS = [
     ("goapp:service.nodePort", 80, "goapp:service.nodePort", "greater than or equal to 30000"),
     ("goapp:service.nodePort", 30001, "goapp:service.nodePort", "needs type NodePort or LoadBalancer"),
     ("goapp:shutdown.drainSeconds", -1, "goapp:shutdown.drainSeconds", "greater than or equal to 0"),
+    ("goapp:shutdown.timeoutSeconds", 10, "goapp:shutdown.timeoutSeconds", "got 10; must be at least 15"),
+    ("goapp:env", {"WRITE_TIMEOUT": "soon"}, "goapp:env.WRITE_TIMEOUT", "a Go duration such as 500ms"),
     ("goapp:url", "goapp.example.com", "goapp:url", "must match"),
 ]
 
@@ -415,3 +417,17 @@ def test_every_env_problem_is_reported_together() -> None:
     assert "goapp:env.PORT: PORT is derived from goapp:port, set that instead" in problems
     assert any(p.startswith("goapp:env.OK: got 3") for p in problems)
     assert not any("[key]" in p for p in problems)
+
+
+def test_shorter_goapp_timeouts_allow_a_shorter_shutdown() -> None:
+    config = with_change("goapp:shutdown", {"timeoutSeconds": 6})
+    config["goapp:env"] = {
+        **VALID["goapp:env"],
+        "READ_TIMEOUT": "6s",
+        "READ_HEADER_TIMEOUT": "2s",
+        "WRITE_TIMEOUT": "4s",
+    }
+    assert load(config).config.shutdown.timeout_seconds == 6
+    config["goapp:env"]["WRITE_TIMEOUT"] = "4.5s"
+    (problem,) = problems_of(config)
+    assert problem.startswith("goapp:shutdown.timeoutSeconds: got 6; must be at least 6.5")

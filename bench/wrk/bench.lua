@@ -5,10 +5,15 @@
 --   BENCH_PUT_NAMES   PUT only: number of distinct note names written in turn (default 64), so the store
 --                     replaces existing files instead of growing
 --   BENCH_BODY_BYTES  PUT only: body size in bytes (default 256)
+--   BENCH_TOKEN       sent as `Authorization: Bearer <token>` when set (goapp's notes API wants it)
 
 local method = os.getenv("BENCH_METHOD") or "GET"
 if method ~= "GET" and method ~= "PUT" then
   error("BENCH_METHOD=" .. method .. ": allowed GET or PUT")
+end
+local token = os.getenv("BENCH_TOKEN")
+if token and token ~= "" then
+  wrk.headers["Authorization"] = "Bearer " .. token
 end
 
 if method == "PUT" then
@@ -17,7 +22,7 @@ if method == "PUT" then
   if not names or names < 1 then error("BENCH_PUT_NAMES must be a positive integer") end
   if not size or size < 1 then error("BENCH_BODY_BYTES must be a positive integer") end
   local body = string.rep("n", size)
-  local headers = { ["Content-Type"] = "application/octet-stream" }
+  local headers = { ["Content-Type"] = "application/octet-stream", ["Authorization"] = wrk.headers["Authorization"] }
   local i = 0
   -- The URL's path is the prefix; each request appends the next name's number.
   local prefix = nil
