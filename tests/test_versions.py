@@ -55,6 +55,16 @@ def test_the_bare_gin_floor_runs_goapps_gin() -> None:
     assert floor == goapp, f"bench/baseline/go.mod has {floor} but goapp/go.mod has {goapp}"
 
 
+def test_the_tutorial_peer_runs_goapps_gin() -> None:
+    """The tutorial's server (bench/tutorial) is the peer users would pick instead of goapp; the comparison is of
+    what goapp adds, not of two Gin releases, only while both build the same Gin."""
+    gin = r"^\s*(?:require\s+)?(github\.com/gin-gonic/gin) (v\S+)"
+    goapp = pins(REPO_ROOT / "goapp" / "go.mod", gin)
+    peer = pins(REPO_ROOT / "bench" / "tutorial" / "go.mod", gin)
+    assert "github.com/gin-gonic/gin" in goapp, "goapp/go.mod does not require Gin"
+    assert peer == goapp, f"bench/tutorial/go.mod has {peer} but goapp/go.mod has {goapp}: require goapp's Gin"
+
+
 def test_the_pod_security_evaluator_is_the_clusters_release() -> None:
     """gates/tools/psa judges pods as the cluster's admission does only at the cluster's minor version; the
     Kubernetes modules it builds with are released together, so go.mod requires each at PSA_VERSION."""
