@@ -7,15 +7,10 @@ SHELL := /bin/bash
 include versions.env
 export GOAPP_CACHE ?= $(HOME)/.cache/goapp
 STACK ?= local
-STACKS := local dev staging prod
-# Stand for the digest CI pushed and the build stamps when rendering only for review and the gates (render mode
-# builds nothing); fixed, so the gates' fixtures (gates/fixtures/good/) can be compared with a fresh render.
-REVIEW_DIGEST := sha256:5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e
-REVIEW_STAMPS := GOAPP_IMAGE_DIGEST=$(REVIEW_DIGEST) GOAPP_VERSION=review GOAPP_COMMIT=review
 PYTHON := .venv/bin/python
-# The fast tests: everything but the markers that need the engine, the cluster, the checkers or the benchmark tools
-# (scripts/bench.sh reads this line and times the same selection).
-UNIT_TESTS := not engine and not cluster and not gates and not bench
+# The fast tests: everything but the markers that need the engine, the cluster, the checkers or the benchmark tools.
+# One file holds the selection; the benchmark reads and times the same one.
+UNIT_TESTS := $(shell cat tests/unit-selection)
 
 .PHONY: help
 help: ## List the targets
@@ -24,8 +19,8 @@ help: ## List the targets
 # --- the two commands ------------------------------------------------------------------------------
 
 .PHONY: up
-up: ## Deploy STACK (default local: starts this machine's cluster and registry first) and print its URL
-	scripts/up.sh $(STACK)
+up: venv ## Deploy STACK (default local: starts this machine's cluster and registry first) and print its URL
+	$(PYTHON) -m ops.up $(STACK)
 
 .PHONY: test
 test: lint unit goapp-test image-test engine-test gates bench-smoke e2e ## The whole suite, as CI runs it
@@ -33,16 +28,16 @@ test: lint unit goapp-test image-test engine-test gates bench-smoke e2e ## The w
 # --- stacks through the real engine ----------------------------------------------------------------
 
 .PHONY: preview
-preview: ## pulumi preview of STACK
-	scripts/stack.sh preview $(STACK)
+preview: venv ## pulumi preview of STACK
+	$(PYTHON) -m ops.stack preview $(STACK)
 
 .PHONY: down
-down: ## pulumi destroy of STACK
-	scripts/stack.sh down $(STACK)
+down: venv ## pulumi destroy of STACK
+	$(PYTHON) -m ops.stack down $(STACK)
 
 .PHONY: render
-render: ## Render STACK's objects as YAML under dist/STACK/ (needs GOAPP_IMAGE_DIGEST=sha256:…)
-	scripts/stack.sh render $(STACK)
+render: venv ## Render STACK's objects as YAML under dist/STACK/ (needs GOAPP_IMAGE_DIGEST=sha256:…)
+	$(PYTHON) -m ops.stack render $(STACK)
 
 .PHONY: bootstrap
 bootstrap: venv ## Build/install the Pulumi CLI, language host and plugins (cached by version)
@@ -66,9 +61,9 @@ cluster-delete: ## Stop the local cluster and delete all its state
 
 .PHONY: lint
 lint: venv ## ruff and mypy on infra/, tests/, policy/ and gates/
-	$(PYTHON) -m ruff check infra tests policy gates bench
-	$(PYTHON) -m ruff format --check infra tests policy gates bench
-	$(PYTHON) -m mypy infra tests
+	$(PYTHON) -m ruff check infra ops tests policy gates bench
+	$(PYTHON) -m ruff format --check infra ops tests policy gates bench
+	$(PYTHON) -m mypy infra ops tests
 
 .PHONY: unit
 unit: venv ## Fast unit tests: Python with Pulumi mocks (and the policy pack), and Go
@@ -87,15 +82,15 @@ image-test: ## goapp's image: build on the local stand-ins, run read-only as 655
 .PHONY: engine-test
 engine-test: venv bootstrap ## The real Pulumi engine: render, preview, contract errors, secrets in state, policy pack
 	$(PYTHON) -m pytest -m engine tests
-	for stack in $(STACKS); do scripts/gates.sh engine $$stack; done
+	$(PYTHON) -m gates.run engine
 
 .PHONY: gates-install
-gates-install: ## Install the pinned checkers (cached by version)
-	scripts/gates.sh install
+gates-install: venv ## Install the pinned checkers (cached by version)
+	$(PYTHON) -m gates.run install
 
 .PHONY: render-all
 render-all: venv bootstrap ## Render every stack under dist/ with the review digest and stamps
-	for stack in $(STACKS); do $(REVIEW_STAMPS) scripts/stack.sh render $$stack; done
+	$(PYTHON) -m ops.stack render-all
 
 .PHONY: gates-fixtures
 gates-fixtures: render-all ## Regenerate the gates' good fixtures from fresh renders (review the diff)
@@ -105,7 +100,7 @@ gates-fixtures: render-all ## Regenerate the gates' good fixtures from fresh ren
 gates: venv gates-install render-all ## Checkers on every rendered stack, hadolint, actionlint
 	$(PYTHON) gates/fixture_sets.py check
 	$(PYTHON) -m pytest -m gates tests
-	scripts/gates.sh all
+	$(PYTHON) -m gates.run all
 
 .PHONY: e2e
 e2e: venv bootstrap ## pulumi up on the local cluster and the end-to-end checks

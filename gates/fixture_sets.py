@@ -23,12 +23,14 @@ from typing import Any
 import jsonpatch
 import yaml
 
+from ops import project
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "gates" / "fixtures"
 GOOD = FIXTURES / "good"
 BAD_CASES = FIXTURES / "bad.yaml"
 MANIFESTS = "1-manifest"
-STACKS = ("local", "dev", "staging", "prod")
+STACKS = project.stacks()
 SKIPPED_KINDS = frozenset({"Secret"})
 
 

@@ -1,13 +1,13 @@
-"""Drives the real Pulumi CLI (built by scripts/bootstrap-pulumi.sh) for the engine tests."""
+"""The engine and end-to-end tests' view of the real Pulumi engine: `ops.engine` over a private project copy."""
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
 import subprocess
+import sys
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -15,16 +15,26 @@ from typing import Any
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = REPO_ROOT / "scripts"
-RENDER_DIGEST = "sha256:" + "5e" * 32
-"""Stands for the digest CI pushed; render mode only writes it into the manifests."""
+from ops import project
+from ops.engine import FORBIDDEN_STEPS, Engine, EngineError, resources
+from ops.toolchain import Toolchain, bootstrap
+
+REPO_ROOT = project.REPO_ROOT
+SCRIPTS = project.SCRIPTS
+RENDER_DIGEST = project.REVIEW_DIGEST
 UPGRADE_FROM = "723fb8627be015a0afec445e91736ad23469859b"
 """The last commit whose program registered one goapp:workload:Workload with every object under it."""
-FORBIDDEN_STEPS = frozenset(
-    {"delete", "replace", "create-replacement", "delete-replaced", "discard", "discard-replaced"}
-)
-"""Steps an upgrade of an existing stack must never plan."""
+
+__all__ = ["FORBIDDEN_STEPS", "RENDER_DIGEST", "REPO_ROOT", "SCRIPTS", "UPGRADE_FROM", "Workspace", "toolchain"]
+
+
+def toolchain() -> Toolchain:
+    """The engine scripts/bootstrap-pulumi.sh built (`make engine-test` and `make e2e` bootstrap first)."""
+    return bootstrap(build=False)
+
+
+# tests/test_cluster_netpol.py (in progress elsewhere) still calls it by its former name.
+bootstrap_env = toolchain
 
 
 def checkout(commit: str, destination: Path, *paths: str) -> Path:
@@ -37,23 +47,6 @@ def checkout(commit: str, destination: Path, *paths: str) -> Path:
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(destination, filter="data")
     return destination
-
-
-def bootstrap_env() -> dict[str, str]:
-    """The environment the bootstrap script prints (PATH, PULUMI_HOME, no plugin downloads)."""
-    printed = subprocess.run(
-        [str(SCRIPTS / "bootstrap-pulumi.sh"), "--print-env"], check=True, capture_output=True, text=True
-    ).stdout
-    env = dict(os.environ)
-    for name, value in re.findall(r'^export ([A-Z_]+)="?(.*?)"?$', printed, flags=re.M):
-        env[name] = value.replace("$PATH", os.environ.get("PATH", ""))
-    env["PULUMI_CONFIG_PASSPHRASE"] = env.get("PULUMI_CONFIG_PASSPHRASE", "")
-    # The program runs in the project's virtualenv, as scripts/stack.sh arranges.
-    env["VIRTUAL_ENV"] = str(REPO_ROOT / ".venv")
-    env["PATH"] = f"{REPO_ROOT / '.venv' / 'bin'}:{env['PATH']}"
-    for name in ("GOAPP_RENDER_DIR", "GOAPP_IMAGE_DIGEST", "PULUMI_BACKEND_URL", "PULUMI_CONFIG"):
-        env.pop(name, None)
-    return env
 
 
 @dataclass
@@ -69,14 +62,13 @@ class Result:
 class Workspace:
     """One stack in a private copy of the project: its own stacks/ folder and file backend.
 
-    The program itself is the repository's (infra/ and .venv are linked), so the real code runs,
-    while stack files and state never touch the repository.
+    The program is the repository's (the installed `infra` package, with infra/__main__.py copied beside a
+    copy of Pulumi.yaml), so the real code runs, while stack files and state never touch the repository.
     """
 
-    def __init__(self, root: Path, stack: str, env: dict[str, str], program: Path = REPO_ROOT) -> None:
+    def __init__(self, root: Path, stack: str, tools: Toolchain, program: Path = REPO_ROOT) -> None:
         self.root = root
         self.stack = stack
-        self.env = env
         self.backend = root / "state"
         self.backend.mkdir(parents=True, exist_ok=True)
         (root / "stacks").mkdir(exist_ok=True)
@@ -84,6 +76,7 @@ class Workspace:
         (root / ".venv").symlink_to(REPO_ROOT / ".venv")
         self.use_program(program)
         self.config_file = root / "stacks" / f"Pulumi.{stack}.yaml"
+        self.engine = Engine(root, f"file://{self.backend}", tools)
 
     def use_program(self, program: Path) -> None:
         """Run the program (its infra/ package) of a checkout, e.g. an earlier version's, from now on.
@@ -96,62 +89,68 @@ class Workspace:
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(program / "infra", target, ignore=shutil.ignore_patterns("__pycache__"))
 
-    def pulumi(self, *args: str, extra_env: dict[str, str] | None = None, timeout: int = 900) -> Result:
-        env = {**self.env, "PULUMI_BACKEND_URL": f"file://{self.backend}", **(extra_env or {})}
-        done = subprocess.run(
-            ["pulumi", *args, "--stack", self.stack, "--non-interactive"],
-            cwd=self.root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        return Result(done.returncode, done.stdout + done.stderr)
-
-    def init(self, config: dict[str, Any]) -> None:
-        self.config_file.write_text(yaml.safe_dump({"config": config}))
-        self.pulumi("stack", "init", "--secrets-provider", "passphrase").check()
+    def init(self, config: Mapping[str, Any] | None = None) -> None:
+        """Create the stack; from `config` (stack-file form), or from the stack file already written."""
+        if config is not None:
+            self.config_file.write_text(yaml.safe_dump({"config": dict(config)}))
+        self.engine.stack(self.stack)
 
     def set_secret(self, path: str, value: str) -> None:
-        self.pulumi("config", "set", "--secret", "--path", path, value).check()
+        self.engine.set_config(self.stack, path, value, secret=True)
 
     def set_config(self, path: str, value: str) -> None:
-        self.pulumi("config", "set", "--path", path, value).check()
+        self.engine.set_config(self.stack, path, value)
 
-    def run(self, command: str, *args: str, extra_env: dict[str, str] | None = None) -> Result:
-        flags = ["--yes", "--skip-preview"] if command in ("up", "destroy") else []
-        return self.pulumi(command, *flags, *args, extra_env=extra_env)
-
-    def replace_config(self, config: dict[str, Any]) -> None:
+    def replace_config(self, config: Mapping[str, Any]) -> None:
         """New config for the existing stack, keeping the file's secrets provider state (its salt)."""
         document = yaml.safe_load(self.config_file.read_text())
-        document["config"] = config
+        document["config"] = dict(config)
         self.config_file.write_text(yaml.safe_dump(document))
 
-    def preview_steps(self, *args: str, extra_env: dict[str, str] | None = None) -> list[dict[str, Any]]:
-        """What `pulumi preview --json` plans: every step that is not `same`, with its op and URN."""
-        out = self.pulumi("preview", "--json", *args, extra_env=extra_env).check().out
-        document = json.loads(out[out.index("{") :])
-        steps: list[dict[str, Any]] = document.get("steps") or []
-        return steps
+    def run(self, command: str, *, env: Mapping[str, str] | None = None, expect_no_changes: bool = False) -> Result:
+        """`up`, `preview` or `destroy` through the engine; a failure is a Result with the engine's output."""
+        echo = EchoToStderr()
+        try:
+            if command == "up":
+                out = self.engine.up(self.stack, env=env, on_output=echo).stdout
+            elif command == "preview":
+                out = self.engine.preview(
+                    self.stack, env=env, on_output=echo, expect_no_changes=expect_no_changes or None
+                ).out
+            elif command == "destroy":
+                out = self.engine.destroy(self.stack, env=env, on_output=echo).stdout
+            else:
+                raise ValueError(f"unknown command {command!r}: up, preview or destroy")
+        except EngineError as error:
+            return Result(error.code or 1, f"{error.headline}\n{error.out}")
+        return Result(0, out)
+
+    def preview_steps(self, env: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+        """Every step a preview plans that is not `same`, as (op, URN)."""
+        plan = self.engine.preview(self.stack, env=env)
+        return [(op, urn) for op, urn in plan.steps if op != "same"]
 
     def state(self) -> dict[str, Any]:
-        exported = self.pulumi("stack", "export").check().out
-        document: dict[str, Any] = json.loads(exported)
-        return document
+        return self.engine.export(self.stack)
 
     def resources(self) -> list[dict[str, Any]]:
-        resources: list[dict[str, Any]] = self.state().get("deployment", {}).get("resources") or []
-        return resources
+        return resources(self.state())
 
     def state_file_text(self) -> str:
         return "\n".join(p.read_text() for p in self.backend.rglob("*.json") if p.is_file())
 
 
-def stack_script(action: str, stack: str, *args: str, env: dict[str, str] | None = None) -> Result:
-    """The Makefile's path: scripts/stack.sh, exactly as `make render STACK=…` runs it."""
+class EchoToStderr:
+    """Streams the engine's progress into the test's captured output (shown when a test fails)."""
+
+    def __call__(self, line: str) -> None:
+        print(line, file=sys.stderr)
+
+
+def stack_command(action: str, stack: str, *args: str, env: Mapping[str, str] | None = None) -> Result:
+    """The Makefile's path: `python -m ops.stack`, exactly as `make render STACK=…` runs it."""
     done = subprocess.run(
-        [str(SCRIPTS / "stack.sh"), action, stack, *args],
+        [sys.executable, "-m", "ops.stack", action, stack, *args],
         cwd=REPO_ROOT,
         env={**os.environ, **(env or {})},
         capture_output=True,

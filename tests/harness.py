@@ -15,10 +15,11 @@ import yaml
 
 from infra import program, stack_config
 from infra.components import image as image_component
+from ops import project
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-STACKS_DIR = REPO_ROOT / "stacks"
-STACKS = ("local", "dev", "staging", "prod")
+STACKS_DIR = project.STACKS_DIR
+STACKS = project.stacks()
 FAKE_DIGEST = "sha256:" + "ab" * 32
 MOCK_SECRET = "mock-secret-value"
 """Every decrypted value starts with this; `plaintext` says how a ciphertext decrypts under the mocks."""

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from engine import FORBIDDEN_STEPS, REPO_ROOT, SCRIPTS, UPGRADE_FROM, Workspace, bootstrap_env, checkout
+from engine import FORBIDDEN_STEPS, REPO_ROOT, SCRIPTS, UPGRADE_FROM, Workspace, checkout, toolchain
 
 pytestmark = pytest.mark.cluster
 
@@ -106,7 +106,7 @@ def cluster() -> Iterator[Cluster]:
 def stack(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     sh(str(SCRIPTS / "docker-up.sh"))
     sh(str(SCRIPTS / "base-images.sh"))
-    workspace = Workspace(tmp_path_factory.mktemp("e2e") / "project", "e2e", bootstrap_env())
+    workspace = Workspace(tmp_path_factory.mktemp("e2e") / "project", "e2e", toolchain())
     init_local_stack(workspace, local_config(REPO_ROOT / "stacks", cluster))
     try:
         workspace.run("up").check()
@@ -153,7 +153,7 @@ def test_a_deployment_of_the_previous_version_upgrades_in_place(cluster: Cluster
     """`pulumi up` with the program of the commit before the components split, a note written, `pulumi up` with
     this one: nothing is deleted or replaced, the claim and the namespace are the same objects, the note is there."""
     previous = checkout(UPGRADE_FROM, tmp_path / "previous", "infra", "stacks", "goapp")
-    workspace = Workspace(tmp_path / "project", "upgrade", bootstrap_env(), program=previous)
+    workspace = Workspace(tmp_path / "project", "upgrade", toolchain(), program=previous)
     # The previous program builds the previous goapp from the directory beside its infra/.
     (workspace.root / "goapp").symlink_to(previous / "goapp")
     base = f"http://127.0.0.1:{UPGRADE_NODE_PORT}"
@@ -172,7 +172,7 @@ def test_a_deployment_of_the_previous_version_upgrades_in_place(cluster: Cluster
         workspace.set_secret("goapp:secretEnv.NOTES_TOKEN", NOTES_TOKEN)
         workspace.set_secret("goapp:rolloutKey", ROLLOUT_KEY)
         planned = workspace.preview_steps()
-        assert [(s["op"], s["urn"]) for s in planned if s["op"] in FORBIDDEN_STEPS] == []
+        assert [(op, urn) for op, urn in planned if op in FORBIDDEN_STEPS] == []
         workspace.run("up").check()
 
         assert {kind: uid(cluster, kind, UPGRADE_NAMESPACE) for kind in ("namespace", "pvc")} == before
@@ -244,7 +244,7 @@ def test_changing_env_rolls_the_pods_and_serves_the_new_message(stack: Workspace
 
 
 def test_no_changes_after_up(stack: Workspace) -> None:
-    stack.run("preview", "--expect-no-changes").check()
+    stack.run("preview", expect_no_changes=True).check()
 
 
 def test_pods_run_under_the_enforced_restricted_standard(stack: Workspace, cluster: Cluster) -> None:

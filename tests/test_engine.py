@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 import harness
-from engine import RENDER_DIGEST, REPO_ROOT, Workspace, bootstrap_env, stack_script
+from engine import RENDER_DIGEST, REPO_ROOT, Workspace, stack_command, toolchain
+from ops.toolchain import Toolchain
 
 pytestmark = pytest.mark.engine
 
@@ -23,13 +24,13 @@ RENDER = {"GOAPP_IMAGE_DIGEST": RENDER_DIGEST, "GOAPP_VERSION": "1.0.0-test", "G
 
 
 @pytest.fixture(scope="module")
-def env() -> dict[str, str]:
-    return bootstrap_env()
+def tools() -> Toolchain:
+    return toolchain()
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, env: dict[str, str]) -> Workspace:
-    return Workspace(tmp_path / "project", "contract", env)
+def workspace(tmp_path: Path, tools: Toolchain) -> Workspace:
+    return Workspace(tmp_path / "project", "contract", tools)
 
 
 def render_env(out: Path) -> dict[str, str]:
@@ -39,8 +40,8 @@ def render_env(out: Path) -> dict[str, str]:
 @pytest.mark.parametrize("stack", harness.STACKS)
 def test_render_every_stack_then_no_changes(stack: str) -> None:
     """preview → up (writes YAML) → preview --expect-no-changes, through the Makefile's script."""
-    stack_script("render-preview", stack, env=RENDER).check()
-    stack_script("render", stack, env=RENDER).check()
+    stack_command("render-preview", stack, env=RENDER).check()
+    stack_command("render", stack, env=RENDER).check()
     manifests = sorted((REPO_ROOT / "dist" / stack / "1-manifest").glob("*.yaml"))
     kinds = {yaml.safe_load(p.read_text())["kind"] for p in manifests}
     expected = {"Namespace", "ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "Deployment", "Service"}
@@ -50,7 +51,7 @@ def test_render_every_stack_then_no_changes(stack: str) -> None:
     deployment = next(yaml.safe_load(p.read_text()) for p in manifests if "deployment" in p.name)
     image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image.endswith(f"@{RENDER_DIGEST}")
-    stack_script("render-preview", stack, "--expect-no-changes", env=RENDER).check()
+    stack_command("render-preview", stack, "--expect-no-changes", env=RENDER).check()
 
 
 BASE: dict[str, Any] = {
@@ -178,7 +179,7 @@ def test_contract_violations_fail_through_the_cli(case: str, workspace: Workspac
             config[key] = value
     workspace.init(config)
     for command in ("preview", "up"):
-        result = workspace.run(command, extra_env=render_env(tmp_path / "out"))
+        result = workspace.run(command, env=render_env(tmp_path / "out"))
         assert result.code != 0, f"{command} accepted a bad config:\n{result.out[-3000:]}"
         for needle in named:
             assert needle in result.out, f"{command} output does not name {needle!r}:\n{result.out[-3000:]}"
@@ -194,7 +195,7 @@ def test_secret_env_never_reaches_the_state_in_plaintext(workspace: Workspace, t
     workspace.set_secret("goapp:secretEnv.API_TOKEN", secret)
     workspace.set_secret("goapp:rolloutKey", key)
     assert secret not in workspace.config_file.read_text(), "the stack file must hold ciphertext only"
-    workspace.run("up", extra_env=render_env(tmp_path / "out")).check()
+    workspace.run("up", env=render_env(tmp_path / "out")).check()
     types = {r["type"] for r in workspace.resources()}
     assert "kubernetes:core/v1:Secret" in types
     for value in (secret, key):
@@ -215,7 +216,7 @@ def test_a_plain_value_beside_a_secret_one_is_refused_by_name(workspace: Workspa
     document["config"]["goapp:secretEnv"]["DB_PASSWORD"] = "typed-in-the-clear"
     workspace.config_file.write_text(yaml.safe_dump(document))
     for command in ("preview", "up"):
-        result = workspace.run(command, extra_env=render_env(tmp_path / "out"))
+        result = workspace.run(command, env=render_env(tmp_path / "out"))
         assert result.code != 0, result.out[-3000:]
         assert "goapp:secretEnv.DB_PASSWORD: must be a Pulumi secret" in result.out, result.out[-3000:]
         assert "goapp:secretEnv.API_TOKEN" not in result.out
@@ -227,10 +228,10 @@ def test_up_under_the_empty_passphrase_is_refused_outside_throwaway_stacks(works
     workspace.init(copy.deepcopy(BASE))
     # A prebuilt digest: nothing to build, so only the contract stands between the CLI and a cluster.
     digest = {"GOAPP_IMAGE_DIGEST": RENDER_DIGEST, "PULUMI_CONFIG_PASSPHRASE": ""}
-    refused = workspace.run("up", extra_env=digest)
+    refused = workspace.run("up", env=digest)
     assert refused.code != 0
     assert "PULUMI_CONFIG_PASSPHRASE: stack 'contract' encrypts its secrets with the empty passphrase" in refused.out
     assert "pulumi stack change-secrets-provider" in refused.out
     assert [r["type"] for r in workspace.resources() if r["type"] != "pulumi:pulumi:Stack"] == []
-    previewed = workspace.run("preview", extra_env=digest)
+    previewed = workspace.run("preview", env=digest)
     assert "PULUMI_CONFIG_PASSPHRASE:" not in previewed.out, "preview stores nothing and stays allowed"

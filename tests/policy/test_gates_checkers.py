@@ -1,7 +1,8 @@
-"""The gates run the real, pinned checkers (installed by scripts/gates.sh on first use): they pass the good
+"""The gates run the real, pinned checkers (installed by gates/run.py on first use): they pass the good
 fixtures and fail each deliberately bad one for the reason it was made bad."""
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.gates
 
 FIXTURES = ROOT / "gates" / "fixtures"
-GATES = ROOT / "scripts" / "gates.sh"
+GATES = [sys.executable, "-m", "gates.run"]
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def gate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     import os
 
     return subprocess.run(
-        ["bash", str(GATES), *args],
+        [*GATES, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -122,7 +123,7 @@ def test_workflows_are_linted() -> None:
 
 def test_a_missing_directory_is_an_error_naming_it() -> None:
     result = gate("kubeconform", "dist/no-such-stack")
-    assert result.returncode == 1
+    assert result.returncode == 2, "bad input, not a finding"
     assert "dist/no-such-stack is not a directory (expected a rendered stack, dist/<stack>/)" in result.stderr
 
 

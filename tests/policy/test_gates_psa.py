@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +24,14 @@ from goapp_policy import checks
 from goapp_policy.manifests import load
 from goapp_policy.workloads import Props, pod_spec, type_token
 
+from ops import project
+
 pytestmark = pytest.mark.gates
 
 ROOT = Path(__file__).resolve().parents[2]
-GATES = ROOT / "scripts" / "gates.sh"
+GATES = [sys.executable, "-m", "gates.run"]
 DIST = ROOT / "dist"
-STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+STACKS = project.stacks()
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str]
@@ -36,7 +39,7 @@ Key = tuple[str, str, str]
 
 def gate(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["bash", str(GATES), *args],
+        [*GATES, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -47,7 +50,7 @@ def gate(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def psa() -> Path:
-    """The evaluator binary, built by scripts/gates.sh from gates/tools/psa if needed."""
+    """The evaluator binary, built by gates/run.py from gates/tools/psa if needed."""
     result = gate("path", "psa")
     assert result.returncode == 0, result.stderr
     return Path(result.stdout.strip())

@@ -5,6 +5,7 @@ Needs the CLI, the Python language host and the Kubernetes plugin from scripts/b
 """
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_preview_of_a_bad_program_is_blocked_naming_the_policies() -> None:
     done = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "gates.sh"), "engine-bad"],
+        [sys.executable, "-m", "gates.run", "engine-bad"],
         cwd=ROOT,
         capture_output=True,
         text=True,

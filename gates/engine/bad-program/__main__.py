@@ -1,6 +1,6 @@
 """A deliberately bad Deployment: privileged, root, no limits, one probe, image by tag.
 
-`scripts/gates.sh engine-bad` previews this with `--policy-pack policy` and expects the preview to fail with
+`python -m gates.run engine-bad` previews this with `--policy-pack policy` and expects the preview to fail with
 mandatory violations naming pod-security-restricted and the other policies. Render mode needs no cluster.
 """
 
