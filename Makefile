@@ -60,10 +60,11 @@ cluster-delete: ## Stop the local cluster and delete all its state
 # --- tests -----------------------------------------------------------------------------------------
 
 .PHONY: lint
-lint: venv ## ruff and mypy on infra/, tests/, policy/ and gates/
+lint: venv ## ruff and mypy on the Python, shellcheck on every bash file
 	$(PYTHON) -m ruff check infra ops tests policy gates bench
 	$(PYTHON) -m ruff format --check infra ops tests policy gates bench
 	$(PYTHON) -m mypy infra ops tests
+	git ls-files -z -- '*.sh' .ci/run policy/analyzer | xargs -0 .venv/bin/shellcheck --external-sources
 
 .PHONY: unit
 unit: venv ## Fast unit tests: Python with Pulumi mocks (and the policy pack), and Go
@@ -107,8 +108,8 @@ e2e: venv bootstrap ## pulumi up on the local cluster and the end-to-end checks
 	$(PYTHON) -m pytest -m cluster tests
 
 .PHONY: bench
-bench: ## Benchmarks: bench/results.md and a chart
-	scripts/bench.sh
+bench: venv bootstrap ## Benchmarks: bench/results.md and a chart
+	$(PYTHON) -m bench.run
 
 .PHONY: bench-smoke
 bench-smoke: venv bootstrap ## One short round of every benchmark part but the cluster's, into a temporary directory

@@ -1,8 +1,8 @@
-"""Write bench/results.md and the latency chart from the records of scripts/bench.sh (bench/data/).
+"""Write bench/results.md and the latency chart from the records of python -m bench.run (bench/data/).
 
 Every published figure is a ratio of two things measured in the same round of the same run, taken per round
 (paired) and then summarised as median, min and max over the rounds; absolute values are shown for context
-only. Run by scripts/bench.sh with the benchmark venv (matplotlib).
+only. Run by python -m bench.run with the benchmark venv (matplotlib).
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ TABLE_HEAD = (
 
 def read_status(data: Path, part: str) -> str:
     path = data / f"{part}.status"
-    return path.read_text().strip() if path.exists() else "not measured: not run yet (scripts/bench.sh " + part + ")"
+    return path.read_text().strip() if path.exists() else "not measured: not run yet (python -m bench.run " + part + ")"
 
 
 def load_line(rec: Records) -> str:
@@ -216,7 +216,7 @@ def service_section(rec: Records, chart_name: str) -> list[str]:
         "the baseline is `bench/baseline/`, a bare `net/http` handler answering the same JSON body and "
         "Content-Type (checked before measuring); the same program with `-router gin` is the bare-Gin subject "
         "(Gin's router and `c.JSON`, no middleware), which tells Gin's share from goapp's own, and with "
-        "goapp's read-header, read, write and idle timeouts (`-read-header-timeout` …, the values `scripts/bench.sh` "
+        "goapp's read-header, read, write and idle timeouts (`-read-header-timeout` …, the values `bench/run.py` "
         "gives goapp too) it is the deadline subject, which tells what net/http's per-request deadlines cost. "
         "PUT writes 256-byte bodies to 64 names in turn (each write is "
         "fsynced by the store); GET reads one 256-byte note. Any failed or non-2xx request fails the run. Raw "
@@ -302,7 +302,7 @@ def engine_section(rec: Records, data: Path) -> list[str]:
     out += [
         "",
         "Method: `pulumi preview --non-interactive --diff` of the dev stack in render mode (`GOAPP_RENDER_DIR`, "
-        "`GOAPP_IMAGE_DIGEST` set, as `scripts/stack.sh render-preview dev` runs it) against `bench/floor/` (one "
+        "`GOAPP_IMAGE_DIGEST` set, as `python -m ops.stack render-preview dev` runs it) against `bench/floor/` (one "
         "ConfigMap through a render-mode provider), same CLI, language host, plugins, `PULUMI_HOME` and "
         "virtualenv; dev runs the repository's program with a temporary copy of stacks/Pulumi.dev.yaml as "
         "`--config-file`, the floor from a temporary copy, each with its own local file backend and an empty "
@@ -352,11 +352,11 @@ def cluster_section(rec: Records) -> list[str]:
         row("Config change: `pulumi up` returned", rec.summary("config_pulumi_up", "local"), "s", 1),
         row("Config change: new value answered by /hello", rec.summary("config_rollout", "local"), "s", 1),
         "",
-        "Method: one unrecorded `make up`, then timed ones until `scripts/up.sh` sees `/readyz` answer on the "
+        "Method: one unrecorded `make up`, then timed ones until `ops.up` sees `/readyz` answer on the "
         "NodePort (nothing changed, so this is the cost of a no-op deployment: refresh, cached image build and "
-        "push, diff). Config change: `pulumi config set --path goapp:env.APP_MESSAGE <new message> "
-        "--config-file <temporary copy of stacks/Pulumi.local.yaml>` (stacks/ is not edited), then timed from "
-        "`scripts/stack.sh up local --config-file <copy>` until `/hello` on the NodePort answers the new "
+        "push, diff). Config change: `goapp:env.APP_MESSAGE` set to a new message in a temporary copy of "
+        "stacks/Pulumi.local.yaml (stacks/ is not edited), then timed from "
+        "`pulumi up` of the local stack with `--config-file <copy>` (through ops.engine) until `/hello` on the NodePort answers the new "
         "message (polled every 0.1 s); the stack's own config is applied again at the end.",
     ]
 
@@ -467,7 +467,7 @@ def main(argv: list[str]) -> int:
     out = [
         "# Benchmarks",
         "",
-        "Written by `make bench` (`scripts/bench.sh`; one part alone: `scripts/bench.sh "
+        "Written by `make bench` (`python -m bench.run`; one part alone: `python -m bench.run "
         "service|image|engine|cluster|go`). This machine is shared with other builds, so every published figure "
         "is a **ratio of two things measured in the same round of the same run**, taken per round and summarised "
         "as median, min and max; absolute numbers are context, not claims.",

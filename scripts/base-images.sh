@@ -13,7 +13,7 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# shellcheck source=../versions.env
+# shellcheck source=SCRIPTDIR/../versions.env
 . "$root/versions.env"
 cache="${GOAPP_CACHE:-$HOME/.cache/goapp}"
 revision="${GOAPP_STANDIN_REVISION:?versions.env must set GOAPP_STANDIN_REVISION}"

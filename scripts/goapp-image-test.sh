@@ -57,6 +57,8 @@ rm -f "$build_log"
 inspect() { docker image inspect -f "$1" "$tag"; }
 check "runs as numeric user 65532:65532" test "$(inspect '{{.Config.User}}')" = "65532:65532"
 check "exec-form entrypoint /goapp" test "$(inspect '{{json .Config.Entrypoint}}')" = '["/goapp"]'
+# A Go template, not shell: its $p is docker's variable.
+# shellcheck disable=SC2016
 check "exposes 8080/tcp" test "$(inspect '{{range $p, $_ := .Config.ExposedPorts}}{{$p}}{{end}}')" = "8080/tcp"
 check "HEALTHCHECK runs the healthcheck subcommand" \
   test "$(inspect '{{json .Config.Healthcheck.Test}}')" = '["CMD","/goapp","healthcheck"]'

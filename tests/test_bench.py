@@ -8,12 +8,13 @@ import hashlib
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-BENCH = REPO_ROOT / "scripts" / "bench.sh"
+BENCH = [sys.executable, "-m", "bench.run"]
 PARTS = ("service", "image", "engine", "go")
 
 pytestmark = pytest.mark.bench
@@ -43,8 +44,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "BENCH_GO_BENCHTIME": "20x",
     }
     for part in PARTS:
-        done = subprocess.run([str(BENCH), part], env=env, capture_output=True, text=True, check=False)
-        assert done.returncode == 0, f"scripts/bench.sh {part} failed:\n{done.stderr[-3000:]}"
+        done = subprocess.run([*BENCH, part], env=env, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, f"python -m bench.run {part} failed:\n{done.stderr[-3000:]}"
     assert published() == before, "a run with BENCH_OUT set changed files under bench/"
     return out
 
@@ -53,7 +54,7 @@ def test_every_part_run_is_measured_and_the_cluster_says_it_was_not(results: Pat
     text = (results / "results.md").read_text()
     for title in ("Service (wrk on loopback)", "Image", "Engine (Pulumi, render mode)", "Go benchmarks"):
         assert re.search(rf"^\| {re.escape(title)} \| measured \d{{4}}-\d\d-\d\dT\d\d:\d\dZ \|$", text, re.M), title
-    assert "| Local cluster | not measured: not run yet (scripts/bench.sh cluster) |" in text
+    assert "| Local cluster | not measured: not run yet (python -m bench.run cluster) |" in text
 
 
 @pytest.mark.parametrize(
@@ -99,8 +100,10 @@ def test_the_chart_and_the_benchstat_file_are_written(results: Path) -> None:
 
 
 def test_the_deadline_floor_and_goapp_get_goapps_shipped_timeouts() -> None:
-    """bench.sh passes its timeouts to goapp and to the deadline floor alike; they must stay goapp's defaults,
+    """bench/run.py passes its timeouts to goapp and to the deadline floor alike; they must stay goapp's defaults,
     or goapp would no longer be measured as shipped."""
+    from bench.run import SERVER_TIMEOUTS
+
     config = (REPO_ROOT / "goapp" / "internal" / "config" / "config.go").read_text()
     units = {"Millisecond": "ms", "Second": "s", "Minute": "m"}
     shipped = {
@@ -109,6 +112,4 @@ def test_the_deadline_floor_and_goapp_get_goapps_shipped_timeouts() -> None:
         if name != "Shutdown"
     }
     assert set(shipped) == {"read-header-timeout", "read-timeout", "write-timeout", "idle-timeout"}, shipped
-    line = re.search(r"^server_timeouts=\((.*)\)$", BENCH.read_text(), re.M)
-    assert line, "no server_timeouts=(...) in scripts/bench.sh"
-    assert dict(t.split("=", 1) for t in line[1].split()) == shipped
+    assert shipped == SERVER_TIMEOUTS

@@ -1,0 +1,946 @@
+"""Benchmarks (`make bench`): every figure is a ratio against a baseline measured in the same run, because this
+machine is shared and noisy; absolute numbers are recorded but never claimed.
+
+    python -m bench.run [all]      setup, then every part below, then the report
+    python -m bench.run setup      install the pinned tools (wrk, benchstat, the chart's venv); idempotent
+    python -m bench.run service    wrk: goapp /hello vs a bare net/http baseline (and bare Gin, and net/http with
+                                   goapp's server deadlines); notes GET and PUT
+    python -m bench.run image      image size vs stripped binary; warm rebuild vs cold build
+    python -m bench.run engine     render-mode preview of dev vs a one-resource floor; 1, 5, 20 services; unit suite
+    python -m bench.run cluster    warm `make up`; rollout of a config change on the local cluster
+    python -m bench.run go         goapp's Go benchmarks into bench/go-bench.txt (benchstat format)
+    python -m bench.run report     bench/results.md and bench/latency.png from bench/data/
+
+Each part rewrites only its own bench/data/<part>.tsv (one line per measurement: metric, subject, run, value,
+unit) and bench/data/<part>.status ("measured" or "not measured: <reason>"), so one part can be re-run alone and
+the report still shows the others. A part whose dependency is missing records why and the run goes on.
+
+Knobs (environment): BENCH_RUNS (default 5, at least 5 for published figures), BENCH_DURATION (wrk run, default
+10s), BENCH_WARMUP (default 2s), BENCH_CONNECTIONS (default 64), BENCH_IMAGE_RUNS (default BENCH_RUNS),
+BENCH_CLIENT_CPU / BENCH_SERVER_CPU (default 0 / 1), BENCH_GO_COUNT (default 6) and BENCH_GO_BENCHTIME (default
+1s) for the Go benchmarks, BENCH_OUT (default bench/: where data/, results.md, latency.png and go-bench.txt are
+written; tests/test_bench.py points it at a temporary directory).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import secrets
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from bench import parsers
+from ops import project
+from ops.engine import Engine, EngineError
+from ops.toolchain import ToolchainError, bootstrap
+
+REPO = project.REPO_ROOT
+PARTS = ("service", "image", "engine", "cluster", "go")
+SERVICE_ORDER = (
+    "baseline-hello",
+    "timeouts-hello",
+    "gin-hello",
+    "goapp-hello",
+    "goapp-quiet-hello",
+    "goapp-notes-get",
+    "goapp-notes-put",
+)
+SERVICE_COUNTS = (1, 5, 20)
+# goapp's server deadlines: the defaults in goapp/internal/config, given to goapp and to the deadline floor
+# alike (as environment and as flags), so that the two run with the same ones by construction.
+SERVER_TIMEOUTS = {"read-header-timeout": "5s", "read-timeout": "10s", "write-timeout": "10s", "idle-timeout": "120s"}
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+class KnobError(ValueError):
+    """A BENCH_* variable with a value the benchmark cannot use; the message names it and what is allowed."""
+
+
+class PartFailed(RuntimeError):
+    """A part that cannot finish; its reason becomes the part's status in the report."""
+
+
+class NotMeasured(RuntimeError):
+    """A part whose dependency is missing: not a failure of the run, a reason in the report."""
+
+
+@dataclass(frozen=True)
+class Knobs:
+    runs: int = 5
+    image_runs: int = 5
+    duration: str = "10s"
+    warmup: str = "2s"
+    connections: int = 64
+    go_count: int = 6
+    go_benchtime: str = "1s"
+    client_cpu: int = 0
+    server_cpu: int = 1
+    out_dir: Path = REPO / "bench"
+
+    @property
+    def data(self) -> Path:
+        return self.out_dir / "data"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Knobs:
+        def integer(name: str, default: int, least: int) -> int:
+            text = environ.get(name, str(default))
+            if not re.fullmatch(r"\d+", text) or int(text) < least:
+                raise KnobError(f"{name}={text}: want an integer of at least {least}")
+            return int(text)
+
+        def matching(name: str, default: str, pattern: str, what: str) -> str:
+            text = environ.get(name, default)
+            if not re.fullmatch(pattern, text):
+                raise KnobError(f"{name}={text}: want {what}")
+            return text
+
+        runs = integer("BENCH_RUNS", 5, 1)
+        return cls(
+            runs=runs,
+            image_runs=integer("BENCH_IMAGE_RUNS", runs, 1),
+            duration=matching("BENCH_DURATION", "10s", r"\d+[smh]", "a wrk duration such as 10s"),
+            warmup=matching("BENCH_WARMUP", "2s", r"\d+[smh]", "a wrk duration such as 2s"),
+            connections=integer("BENCH_CONNECTIONS", 64, 1),
+            go_count=integer("BENCH_GO_COUNT", 6, 1),
+            go_benchtime=matching(
+                "BENCH_GO_BENCHTIME", "1s", r"\d+(ms|s|x)", "a go test -benchtime such as 1s, 200ms or 100x"
+            ),
+            client_cpu=integer("BENCH_CLIENT_CPU", 0, 0),
+            server_cpu=integer("BENCH_SERVER_CPU", 1, 0),
+            out_dir=Path(environ.get("BENCH_OUT") or REPO / "bench"),
+        )
+
+
+class Records:
+    """One part's bench/data/<part>.tsv and .status."""
+
+    def __init__(self, data: Path, part: str) -> None:
+        self.data, self.part = data, part
+        self.tsv, self.status = data / f"{part}.tsv", data / f"{part}.status"
+
+    def begin(self) -> None:
+        self.data.mkdir(parents=True, exist_ok=True)
+        self.tsv.write_text("metric\tsubject\trun\tvalue\tunit\n")
+        self.status.write_text("running\n")
+        self.record("load1_start", "machine", 0, parsers.load1(Path("/proc/loadavg").read_text()), "load")
+
+    def record(self, metric: str, subject: str, run: int, value: float | int | str, unit: str) -> None:
+        with self.tsv.open("a") as handle:
+            handle.write(f"{metric}\t{subject}\t{run}\t{value}\t{unit}\n")
+
+    def measured(self) -> None:
+        self.record("load1_end", "machine", 0, parsers.load1(Path("/proc/loadavg").read_text()), "load")
+        self.status.write_text(f"measured {datetime.now(UTC).strftime('%Y-%m-%dT%H:%MZ')}\n")
+        log(f"{self.part}: done")
+
+    def not_measured(self, reason: str) -> None:
+        self.data.mkdir(parents=True, exist_ok=True)
+        self.status.write_text(f"not measured: {reason}\n")
+        log(f"{self.part}: not measured: {reason}")
+
+
+def command_line(words: Sequence[str]) -> str:
+    """A command as the line a reader would paste into a shell."""
+    return shlex.join(words)
+
+
+@dataclass
+class Context:
+    knobs: Knobs
+    work: Path
+    cache: Path = field(default_factory=lambda: project.cache() / "bench")
+    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def log_file(self, name: str) -> Path:
+        return self.work / f"{name}.log"
+
+    def run(self, name: str, command: Sequence[str], **options: object) -> subprocess.CompletedProcess[str]:
+        """A command with its output in <work>/<name>.log; a failure stops the part, quoting the log's end."""
+        with self.log_file(name).open("w") as handle:
+            done: subprocess.CompletedProcess[str] = subprocess.run(
+                list(command),
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                text=True,
+                check=False,
+                **options,  # type: ignore[call-overload]
+            )
+        if done.returncode != 0:
+            raise PartFailed(f"{command_line(command[:3])}… failed: {tail(self.log_file(name))}")
+        return done
+
+    def timed(self, name: str, command: Sequence[str], **options: object) -> float:
+        start = time.monotonic()
+        self.run(name, command, **options)
+        return round(time.monotonic() - start, 3)
+
+    def stop_started(self) -> None:
+        for process in self.started:
+            stop(process)
+        self.started.clear()
+
+    def keep_logs(self, part: str) -> None:
+        """The part's command logs outlive the temporary directory, for looking into a surprising figure."""
+        destination = self.cache / "logs" / part
+        shutil.rmtree(destination, ignore_errors=True)
+        destination.mkdir(parents=True)
+        for log_file in self.work.glob("*.log"):
+            shutil.copy(log_file, destination)
+
+
+def tail(path: Path, lines: int = 10) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def http_get(url: str, token: str | None = None, timeout: float = 2) -> tuple[int, bytes, str]:
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return int(response.status), response.read(), response.headers.get("Content-Type", "")
+
+
+# --- setup ---------------------------------------------------------------------------------------------------
+
+
+def setup(ctx: Context) -> None:
+    pins = project.pins()
+    install_wrk(pins["BENCH_WRK_DEBIAN_VERSION"])
+    install_benchstat(ctx, pins["BENCH_BENCHSTAT_VERSION"])
+    install_venv(ctx, pins["BENCH_MATPLOTLIB_VERSION"])
+
+
+def debian_version(package: str) -> str:
+    done = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True, check=False)
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def install_wrk(version: str) -> None:
+    if debian_version("wrk") == version:
+        return
+    log(f"installing Debian's wrk {version}")
+    apt = ["apt-get", "-o", "DPkg::Lock::Timeout=600"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = [*apt, "install", "-y", "--no-install-recommends", f"wrk={version}"]
+    if subprocess.run(install, env=env, stdout=sys.stderr, check=False).returncode != 0:
+        subprocess.run([*apt, "update"], env=env, stdout=sys.stderr, check=False)
+        if subprocess.run(install, env=env, stdout=sys.stderr, check=False).returncode != 0:
+            raise PartFailed(f"cannot install wrk={version} from Debian (see apt-cache policy wrk)")
+
+
+def benchstat_path(ctx: Context) -> Path:
+    return ctx.cache / "bin" / f"benchstat-{project.pins()['BENCH_BENCHSTAT_VERSION']}" / "benchstat"
+
+
+def install_benchstat(ctx: Context, version: str) -> None:
+    binary = benchstat_path(ctx)
+    if binary.is_file():
+        return
+    log(f"installing benchstat (golang.org/x/perf {version})")
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        ["nice", "-n", "10", "go", "install", f"golang.org/x/perf/cmd/benchstat@{version}"],
+        env={**os.environ, "GOBIN": str(binary.parent), "GOFLAGS": "-mod=mod"},
+        stdout=sys.stderr,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise PartFailed(f"cannot install benchstat golang.org/x/perf@{version}")
+
+
+def chart_venv(ctx: Context) -> Path:
+    return project.cache() / "bench-venv"
+
+
+def install_venv(ctx: Context, matplotlib: str) -> None:
+    """The chart's matplotlib lives in a venv of its own, not the project's."""
+    venv, requirements = chart_venv(ctx), REPO / "bench" / "requirements.txt"
+    stamp, want = venv / ".requirements.sha256", hashlib.sha256(requirements.read_bytes()).hexdigest()
+    if (venv / "bin" / "python").is_file() and stamp.is_file() and stamp.read_text().strip() == want:
+        return
+    if f"matplotlib=={matplotlib}" not in requirements.read_text().splitlines():
+        raise PartFailed(f"bench/requirements.txt must pin matplotlib=={matplotlib} (BENCH_MATPLOTLIB_VERSION)")
+    log(f"installing bench/requirements.txt into {venv}")
+    if not (venv / "bin" / "python").is_file():
+        subprocess.run(["python3", "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            str(requirements),
+        ],
+        stdout=sys.stderr,
+        check=True,
+    )
+    stamp.write_text(want + "\n")
+
+
+def machine(ctx: Context) -> None:
+    pins = project.pins()
+
+    def out(command: Sequence[str], fallback: str) -> str:
+        done = subprocess.run(list(command), capture_output=True, text=True, check=False)
+        return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else fallback
+
+    cpu = next(
+        (
+            line.split(": ", 1)[1]
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown",
+    )
+    memory_kib = int(re.search(r"^MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text(), re.M)[1])  # type: ignore[index]
+    os_name = re.search(r'^PRETTY_NAME="?([^"\n]*)', Path("/etc/os-release").read_text(), re.M)
+    rows = {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "kernel": os.uname().release,
+        "memory": f"{round(memory_kib / 1048576)} GiB",
+        "os": os_name[1] if os_name else "unknown",
+        "go": out(["go", "env", "GOVERSION"], "missing"),
+        "wrk": debian_version("wrk") or "missing",
+        "benchstat": f"golang.org/x/perf {pins['BENCH_BENCHSTAT_VERSION']}",
+        "matplotlib": pins["BENCH_MATPLOTLIB_VERSION"],
+        "docker": out(["docker", "version", "--format", "{{.Server.Version}}"], "not running"),
+        "pulumi": f"{pins['PULUMI_VERSION']} (kubernetes provider {pins['PULUMI_KUBERNETES_VERSION']})",
+        "python": out(["python3", "-c", "import platform; print(platform.python_version())"], "missing"),
+    }
+    ctx.knobs.data.mkdir(parents=True, exist_ok=True)
+    (ctx.knobs.data / "machine.tsv").write_text("key\tvalue\n" + "".join(f"{k}\t{v}\n" for k, v in rows.items()))
+
+
+# --- service -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One row of the service benchmark: which server, which request."""
+
+    kind: str
+    path: str
+    lua: Mapping[str, str]
+
+
+def subjects(token: str) -> dict[str, Subject]:
+    get, put = {"BENCH_METHOD": "GET"}, {"BENCH_METHOD": "PUT", "BENCH_PUT_NAMES": "64", "BENCH_BODY_BYTES": "256"}
+    return {
+        "goapp-hello": Subject("goapp", "/hello", get),
+        "goapp-quiet-hello": Subject("goapp-quiet", "/hello", get),
+        "baseline-hello": Subject("baseline", "/hello", get),
+        "timeouts-hello": Subject("timeouts", "/hello", get),
+        "gin-hello": Subject("gin", "/hello", get),
+        "goapp-notes-get": Subject("goapp", "/notes/bench", {**get, "BENCH_TOKEN": token}),
+        "goapp-notes-put": Subject("goapp", "/notes/bench-", {**put, "BENCH_TOKEN": token}),
+    }
+
+
+def timeouts_as_env() -> dict[str, str]:
+    return {name.upper().replace("-", "_"): value for name, value in SERVER_TIMEOUTS.items()}
+
+
+def timeouts_as_flags() -> list[str]:
+    return [word for name, value in SERVER_TIMEOUTS.items() for word in (f"-{name}", value)]
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    port: int
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+class Service:
+    """Servers are built like the image builds goapp (static, stripped, trimpath) and pinned to one core."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.token = f"bench-{secrets.token_hex(16)}"
+        self.binaries = {"goapp": ctx.work / "goapp", "baseline": ctx.work / "baseline"}
+
+    def build(self) -> None:
+        log("building goapp and the baseline")
+        build = ["nice", "-n", "10", "go", "build", "-trimpath", "-ldflags", "-s -w", "-o"]
+        env = {**os.environ, "CGO_ENABLED": "0"}
+        self.ctx.run("build-goapp", [*build, str(self.binaries["goapp"]), "."], cwd=REPO / "goapp", env=env)
+        self.ctx.run(
+            "build-baseline", [*build, str(self.binaries["baseline"]), "."], cwd=REPO / "bench" / "baseline", env=env
+        )
+
+    def start(self, kind: str, run: int) -> Server:
+        port = free_port()
+        pin = ["taskset", "-c", str(self.ctx.knobs.server_cpu)]
+        if kind in ("goapp", "goapp-quiet"):
+            data_dir = self.ctx.work / f"data-{run}"
+            data_dir.mkdir(exist_ok=True)
+            # Settings as shipped (info-level JSON access log, here to /dev/null), except no drain on stop; the quiet
+            # variant only raises LOG_LEVEL to warn, which drops the per-request access log line.
+            env = {
+                **os.environ,
+                "GOMAXPROCS": "1",
+                "HOST": "127.0.0.1",
+                "PORT": str(port),
+                "DATA_DIR": str(data_dir),
+                "SHUTDOWN_DRAIN": "0s",
+                "NOTES_TOKEN": self.token,
+                **timeouts_as_env(),
+                "LOG_LEVEL": "warn" if kind == "goapp-quiet" else "info",
+            }
+            command, ready = [*pin, str(self.binaries["goapp"])], "/readyz"
+        else:
+            # The same binary is every floor: bare net/http (with goapp's server deadlines for the timeouts
+            # subject), or a bare Gin engine (no middleware).
+            env = {**os.environ, "GOMAXPROCS": "1"}
+            router = "gin" if kind == "gin" else "nethttp"
+            flags = timeouts_as_flags() if kind == "timeouts" else []
+            command = [*pin, str(self.binaries["baseline"]), "-addr", f"127.0.0.1:{port}", "-router", router, *flags]
+            ready = "/hello"
+        stderr = (self.ctx.work / f"{kind}.stderr").open("ab")
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        self.ctx.started.append(process)
+        server = Server(process, port)
+        for _ in range(100):
+            with contextlib.suppress(OSError):
+                if http_get(server.url(ready), timeout=1)[0] == 200:
+                    return server
+            if process.poll() is not None:
+                raise PartFailed(f"{kind} exited at start; stderr: {tail(self.ctx.work / f'{kind}.stderr', 5)}")
+            time.sleep(0.1)
+        raise PartFailed(f"{kind} did not answer {ready} on 127.0.0.1:{port} within 10s")
+
+    def wrk(self, url: str, length: str, output: Path, lua: Mapping[str, str]) -> None:
+        knobs = self.ctx.knobs
+        command = [
+            "taskset",
+            "-c",
+            str(knobs.client_cpu),
+            "wrk",
+            "-t1",
+            f"-c{knobs.connections}",
+            f"-d{length}",
+            "--timeout",
+            "5s",
+            "--latency",
+            "-s",
+            str(REPO / "bench" / "wrk" / "bench.lua"),
+            url,
+        ]
+        with output.open("w") as handle:
+            done = subprocess.run(
+                command, env={**os.environ, **lua}, stdout=handle, stderr=subprocess.STDOUT, check=False
+            )
+        if done.returncode != 0:
+            raise PartFailed(f"wrk failed on {url}: {tail(output, 5)}")
+
+    def measure(self, records: Records, name: str, subject: Subject, run: int) -> None:
+        """A measured run: fresh server, unrecorded warm-up, recorded run, resident memory, stop."""
+        server = self.start(subject.kind, run)
+        if name == "goapp-notes-get":
+            request = urllib.request.Request(server.url("/notes/bench"), data=b"n" * 256, method="PUT")
+            request.add_header("Authorization", f"Bearer {self.token}")
+            urllib.request.urlopen(request, timeout=5).close()
+        log(f"service: {name} run {run}/{self.ctx.knobs.runs}")
+        output = self.ctx.knobs.data / "wrk" / f"{name}-{run}.txt"
+        self.wrk(server.url(subject.path), self.ctx.knobs.warmup, self.ctx.work / "warmup.txt", subject.lua)
+        self.wrk(server.url(subject.path), self.ctx.knobs.duration, output, subject.lua)
+        result = parsers.parse_wrk(output.read_text())
+        # Any failed request makes the run meaningless: a fast error is not a fast answer.
+        if result.failed:
+            raise PartFailed(f"{name} run {run} had errors ({result.errors}); see {output}")
+        records.record("rps", name, run, f"{result.rps:.1f}", "req/s")
+        for percentile, micros in result.latency_us.items():
+            records.record(f"latency_p{percentile:g}", name, run, micros, "us")
+        rss, hwm = parsers.proc_memory(Path(f"/proc/{server.process.pid}/status").read_text())
+        records.record("rss_end", name, run, f"{rss / 1024:.1f}", "MiB")
+        records.record("rss_peak", name, run, f"{hwm / 1024:.1f}", "MiB")
+        stop(server.process)
+
+    def answer(self, kind: str) -> tuple[str, bytes]:
+        server = self.start(kind, 0)
+        _, body, content_type = http_get(server.url("/hello"))
+        stop(server.process)
+        return content_type, body
+
+
+def service(ctx: Context) -> None:
+    knobs = ctx.knobs
+    for tool in ("wrk", "taskset", "go"):
+        if shutil.which(tool) is None:
+            raise NotMeasured(f"{tool} is not installed (run python -m bench.run setup)")
+    cores = os.cpu_count() or 1
+    if knobs.client_cpu >= cores or knobs.server_cpu >= cores or knobs.client_cpu == knobs.server_cpu:
+        raise NotMeasured(
+            f"needs two distinct cores (BENCH_CLIENT_CPU={knobs.client_cpu}, BENCH_SERVER_CPU={knobs.server_cpu}, "
+            f"nproc={cores})"
+        )
+    records = Records(knobs.data, "service")
+    records.begin()
+    shutil.rmtree(knobs.data / "wrk", ignore_errors=True)
+    (knobs.data / "wrk").mkdir(parents=True)
+    bench = Service(ctx)
+    bench.build()
+    goapp = bench.answer("goapp")
+    for kind in ("baseline", "timeouts", "gin"):
+        if bench.answer(kind) != goapp:
+            raise PartFailed(f"{kind} answers {bench.answer(kind)} but goapp answers {goapp}: make them equal")
+    table = subjects(bench.token)
+    # Rounds alternate the order (A B C…, then …C B A) so a drift in machine load hits every subject alike.
+    for run in range(1, knobs.runs + 1):
+        for name in SERVICE_ORDER if run % 2 else reversed(SERVICE_ORDER):
+            bench.measure(records, name, table[name], run)
+    records.record("connections", "all", 0, knobs.connections, "connections")
+    records.record("duration", "all", 0, knobs.duration.removesuffix("s"), "s")
+    records.measured()
+
+
+# --- image ---------------------------------------------------------------------------------------------------
+
+
+def docker_cpu_ns() -> int | None:
+    """CPU time of all Docker containers so far: cgroup v1 with the cgroupfs driver charges every build step's
+    container to this group, also after it is removed. Wall time moves with the other builds on this machine, CPU
+    time much less, so both are recorded."""
+    usage = Path("/sys/fs/cgroup/cpuacct/docker/cpuacct.usage")
+    return int(usage.read_text()) if usage.is_file() else None
+
+
+def image(ctx: Context) -> None:
+    knobs = ctx.knobs
+    if subprocess.run([str(project.SCRIPTS / "docker-up.sh")], capture_output=True, check=False).returncode != 0:
+        raise NotMeasured("Docker is not available (scripts/docker-up.sh failed)")
+    printed = subprocess.run([str(project.SCRIPTS / "base-images.sh")], capture_output=True, text=True, check=False)
+    bases = dict(re.findall(r"^(GO_IMAGE|RUNTIME_IMAGE)=(\S+)$", printed.stdout, re.M))
+    if printed.returncode != 0 or len(bases) != 2:
+        raise NotMeasured(f"base images are missing (scripts/base-images.sh: {printed.stderr.strip()[-200:]})")
+    records = Records(knobs.data, "image")
+    records.begin()
+    source, tags = ctx.work / "goapp-src", []
+    # The one-line change is made in a copy: the repository's goapp/ is never touched.
+    shutil.copytree(REPO / "goapp", source)
+    set_message = str(project.SCRIPTS / "set-default-message.sh")
+    # Changed once before the first cold build too, so a constant that moved fails here, not after a build.
+    ctx.run("set-message-0", [set_message, str(source), "Hello from Gin! (bench 0)"])
+    goproxy = subprocess.run(["go", "env", "GOPROXY"], capture_output=True, text=True, check=True).stdout.strip()
+
+    def build(metric: str, run: int, tag: str, *flags: str) -> None:
+        before = docker_cpu_ns()
+        command = [
+            "nice",
+            "-n",
+            "10",
+            "docker",
+            "build",
+            *flags,
+            "--network",
+            "host",
+            "--build-arg",
+            f"GO_IMAGE={bases['GO_IMAGE']}",
+            "--build-arg",
+            f"RUNTIME_IMAGE={bases['RUNTIME_IMAGE']}",
+            "--build-arg",
+            f"GOPROXY={goproxy}",
+            "--build-arg",
+            "VERSION=bench",
+            "--build-arg",
+            "COMMIT=bench",
+            "-t",
+            tag,
+            str(source),
+        ]
+        seconds = ctx.timed(f"{metric}-{run}", command, env={**os.environ, "DOCKER_BUILDKIT": "0"})
+        after = docker_cpu_ns()
+        records.record(metric, "goapp", run, seconds, "s")
+        if before is not None and after is not None:
+            records.record(f"{metric}_cpu", "goapp", run, f"{(after - before) / 1e9:.3f}", "s")
+        tags.append(tag)
+
+    for run in range(1, knobs.image_runs + 1):
+        log(f"image: cold build run {run}/{knobs.image_runs}")
+        build("cold_build", run, f"goapp-bench:cold-{run}", "--no-cache")
+        # A real code change (a constant, not a comment), one line, so the compile step must run again.
+        ctx.run(f"set-message-{run}", [set_message, str(source), f"Hello from Gin! (bench {run})"])
+        log(f"image: warm rebuild run {run}/{knobs.image_runs}")
+        build("warm_rebuild", run, f"goapp-bench:warm-{run}")
+        if "Using cache" not in ctx.log_file(f"warm_rebuild-{run}").read_text():
+            raise PartFailed("the warm rebuild used no cached layer")
+    last = f"goapp-bench:cold-{knobs.image_runs}"
+    image_bytes = subprocess.run(
+        ["docker", "image", "inspect", "-f", "{{.Size}}", last], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    container = subprocess.run(["docker", "create", last], capture_output=True, text=True, check=True).stdout.strip()
+    binary = ctx.work / "goapp.bin"
+    subprocess.run(["docker", "cp", f"{container}:/goapp", str(binary)], capture_output=True, check=True)
+    subprocess.run(["docker", "rm", container], capture_output=True, check=True)
+    # The binary must already be stripped (the Dockerfile links with -s -w), or the ratio flatters the image.
+    sections = subprocess.run(["readelf", "-S", str(binary)], capture_output=True, text=True, check=False).stdout
+    if ".symtab" in sections:
+        raise PartFailed("the image's /goapp still has a symbol table: the ratio would be against an unstripped binary")
+    records.record("image_size", "goapp", 1, image_bytes, "bytes")
+    records.record("binary_size", "goapp", 1, binary.stat().st_size, "bytes")
+    subprocess.run(["docker", "rmi", *tags], capture_output=True, check=False)
+    records.measured()
+
+
+# --- engine --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Program:
+    """A Pulumi program previewed in render mode from its own copy and state, timed through ops.engine."""
+
+    name: str
+    engine: Engine
+    stack: str
+    config_file: Path | None = None
+
+    def preview(self) -> tuple[float, str]:
+        start = time.monotonic()
+        plan = self.engine.preview(
+            self.stack, diff=True, config_file=str(self.config_file) if self.config_file else None
+        )
+        return round(time.monotonic() - start, 3), plan.out
+
+
+def engine(ctx: Context) -> None:
+    knobs, work = ctx.knobs, ctx.work
+    try:
+        toolchain = bootstrap()
+    except ToolchainError as error:
+        raise NotMeasured(f"the Pulumi engine is not built ({error})") from None
+    records = Records(knobs.data, "engine")
+    records.begin()
+    digest = "sha256:" + hashlib.sha256(b"goapp-bench").hexdigest()
+    stamps = {
+        "PULUMI_CONFIG_PASSPHRASE": "",
+        "GOAPP_VERSION": "bench",
+        "GOAPP_COMMIT": "bench",
+        "GOAPP_IMAGE_DIGEST": digest,
+    }
+
+    def copy_of(source: Path, name: str) -> Path:
+        destination = work / name
+        destination.mkdir()
+        for file in source.glob("*"):
+            if file.is_file():
+                shutil.copy(file, destination)
+        (destination / ".venv").symlink_to(REPO / ".venv")
+        return destination
+
+    def state(name: str) -> str:
+        (work / f"state-{name}").mkdir()
+        return f"file://{work}/state-{name}"
+
+    # goapp's program runs from the repository with a copy of the dev stack's file as --config-file, so neither
+    # stacks/ nor .pulumi-state/ is touched; the floor and the services programs run from copies.
+    dev_config = work / "Pulumi.dev.yaml"
+    shutil.copy(project.STACKS_DIR / "Pulumi.dev.yaml", dev_config)
+    programs = {
+        "dev": Program(
+            "dev",
+            Engine(REPO, state("dev"), toolchain, env={**stamps, "GOAPP_RENDER_DIR": str(work / "render-dev")}),
+            "dev",
+            dev_config,
+        ),
+        "floor": Program(
+            "floor",
+            Engine(
+                copy_of(REPO / "bench" / "floor", "floor"),
+                state("floor"),
+                toolchain,
+                env={**stamps, "BENCH_RENDER_DIR": str(work / "render-floor")},
+            ),
+            "floor",
+        ),
+    }
+    services = copy_of(REPO / "bench" / "services", "services")
+    for count in SERVICE_COUNTS:
+        env = {**stamps, "BENCH_SERVICES": str(count), "BENCH_RENDER_DIR": str(work / f"render-services-{count}")}
+        programs[f"services-{count}"] = Program(
+            f"services-{count}", Engine(services, state(f"services-{count}"), toolchain, env=env), f"services-{count}"
+        )
+
+    def preview(name: str) -> float:
+        try:
+            seconds, out = programs[name].preview()
+        except EngineError as error:
+            raise PartFailed(f"preview of {name} failed: {error}") from None
+        ctx.log_file(f"preview-{name}").write_text(out)
+        return seconds
+
+    # One unrecorded preview each warms the page cache and writes Python's bytecode caches.
+    log("engine: warm-up previews")
+    for name in programs:
+        preview(name)
+        records.record(
+            "resources", name, 0, parsers.created_resources(ctx.log_file(f"preview-{name}").read_text()), "resources"
+        )
+    for run in range(1, knobs.runs + 1):
+        log(f"engine: previews run {run}/{knobs.runs}")
+        pair = ("dev", "floor") if run % 2 else ("floor", "dev")
+        # Rotate the service counts, so no count always runs first or last in a round.
+        rotated = [f"services-{SERVICE_COUNTS[(i + run) % len(SERVICE_COUNTS)]}" for i in range(len(SERVICE_COUNTS))]
+        for name in (*pair, *rotated):
+            records.record("preview", name, run, preview(name), "s")
+
+    # The same selection as `make unit`, read from the one file both use.
+    unit_command = [".venv/bin/python", "-m", "pytest", "-q", "-m", project.unit_selection(), "tests"]
+    (knobs.data / "unit-command.txt").write_text(command_line(unit_command) + "\n")
+    for run in range(1, knobs.runs + 1):
+        log(f"engine: unit suite run {run}/{knobs.runs}")
+        records.record("unit_suite", "pytest", run, ctx.timed("unit", unit_command, cwd=REPO), "s")
+    passed = re.findall(r"(\d+) passed", ctx.log_file("unit").read_text())
+    records.record("unit_tests", "pytest", 0, passed[-1] if passed else 0, "tests")
+    records.measured()
+
+
+# --- cluster -------------------------------------------------------------------------------------------------
+
+
+def cluster(ctx: Context) -> None:
+    knobs, work = ctx.knobs, ctx.work
+    status = subprocess.run(
+        [str(project.SCRIPTS / "cluster.sh"), "status"], capture_output=True, text=True, check=False
+    )
+    stopped = re.search(r"^(kube-apiserver|kubelet)\s+stopped", status.stdout, re.M)
+    if status.returncode != 0 or stopped:
+        raise NotMeasured(
+            f"the local cluster is not running (scripts/cluster.sh status: {status.stdout.strip()[-200:]})"
+        )
+    # A first `make up` (not recorded) makes the later ones warm: image cached, stack deployed.
+    log("cluster: first make up (warm-up, not recorded)")
+    try:
+        ctx.run("up-0", ["make", "-C", str(REPO), "up"])
+    except PartFailed as failure:
+        raise NotMeasured(f"make up fails: {failure}") from None
+    records = Records(knobs.data, "cluster")
+    records.begin()
+    for run in range(1, knobs.runs + 1):
+        log(f"cluster: warm make up run {run}/{knobs.runs}")
+        records.record("warm_make_up", "local", run, ctx.timed(f"up-{run}", ["make", "-C", str(REPO), "up"]), "s")
+
+    toolchain = bootstrap(build=False)
+    backend = os.environ.get("PULUMI_BACKEND_URL") or f"file://{project.STATE_DIR}"
+    engine_ = Engine(REPO, backend, toolchain, env={"PULUMI_CONFIG_PASSPHRASE": ""})
+    url = str(engine_.outputs("local")["url"])
+    # The config change goes into a copy of the stack's config file; stacks/ is not edited.
+    config_file = work / "Pulumi.local.yaml"
+    shutil.copy(project.STACKS_DIR / "Pulumi.local.yaml", config_file)
+    for run in range(1, knobs.runs + 1):
+        message = f"Hello from the local stack! (bench rollout {run}, {int(time.time())})"
+        document = yaml.safe_load(config_file.read_text())
+        document["config"]["goapp:env"]["APP_MESSAGE"] = message
+        config_file.write_text(yaml.safe_dump(document))
+        log(f"cluster: config change rollout run {run}/{knobs.runs}")
+        lines: list[str] = []
+        start = time.monotonic()
+        try:
+            engine_.up("local", on_output=lines.append, config_file=str(config_file))
+        except EngineError as error:
+            raise PartFailed(f"rollout failed: {error}") from None
+        returned = time.monotonic() - start
+        ctx.log_file(f"rollout-{run}").write_text("\n".join(lines))
+        if not any(re.search(r"Deployment.*updat", line) for line in lines):
+            raise PartFailed(
+                f"the config change did not update the Deployment; see {ctx.cache}/logs/cluster/rollout-{run}.log"
+            )
+        # A rollout is over when clients see the new setting.
+        if not wait_for_message(f"{url}/hello", message, seconds=180):
+            raise PartFailed(f"{url}/hello did not answer {message!r} within 180s")
+        records.record("config_pulumi_up", "local", run, f"{returned:.3f}", "s")
+        records.record("config_rollout", "local", run, f"{time.monotonic() - start:.3f}", "s")
+    log("cluster: restoring the stack's own config")
+    try:
+        engine_.up("local")
+    except EngineError as error:
+        raise PartFailed(f"restoring the local stack failed: {error}") from None
+    records.measured()
+
+
+def wait_for_message(url: str, message: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if message.encode() in http_get(url)[1]:
+                return True
+        time.sleep(0.1)
+    return False
+
+
+# --- go ------------------------------------------------------------------------------------------------------
+
+
+def go_benchmarks(ctx: Context) -> None:
+    knobs = ctx.knobs
+    if not any("func Benchmark" in p.read_text() for p in (REPO / "goapp").rglob("*_test.go")):
+        raise NotMeasured("goapp/ has no Go benchmarks (no func Benchmark... in any *_test.go)")
+    records = Records(knobs.data, "go")
+    records.begin()
+    command = [
+        "go",
+        "test",
+        "-run",
+        "^$",
+        "-bench",
+        ".",
+        "-benchmem",
+        "-benchtime",
+        knobs.go_benchtime,
+        "-count",
+        str(knobs.go_count),
+        "./...",
+    ]
+    (knobs.data / "go-command.txt").write_text(f"cd goapp && {command_line(command)}\n")
+    log(f"go: {command_line(command)}")
+    ctx.run("go-bench", ["nice", "-n", "10", *command], cwd=REPO / "goapp")
+    output = knobs.out_dir / "go-bench.txt"
+    shutil.copy(ctx.log_file("go-bench"), output)
+    names = parsers.benchmark_names(output.read_text())
+    records.record(
+        "benchmark_lines",
+        "goapp",
+        0,
+        sum(1 for line in output.read_text().splitlines() if line.startswith("Benchmark")),
+        "lines",
+    )
+    # Run beside the file so benchstat's column header is the file's name, not this machine's path.
+    summary = subprocess.run(
+        [str(benchstat_path(ctx)), "go-bench.txt"], cwd=knobs.out_dir, capture_output=True, text=True, check=False
+    )
+    rows = parsers.parse_benchstat(summary.stdout)
+    understood = {row.benchmark for row in rows}
+    missing = sorted(name for name in names if name.removeprefix("Benchmark") not in understood)
+    if summary.returncode != 0 or missing:
+        raise PartFailed(f"benchstat cannot read {output} (missing {missing[:3]}): {summary.stderr.strip()[-200:]}")
+    (knobs.data / "go-benchstat.txt").write_text(summary.stdout)
+    records.measured()
+
+
+# --- report and main -----------------------------------------------------------------------------------------
+
+
+def report(ctx: Context) -> None:
+    machine(ctx)
+    out = ctx.knobs.out_dir
+    subprocess.run(
+        [
+            str(chart_venv(ctx) / "bin" / "python"),
+            str(REPO / "bench" / "report.py"),
+            "--data",
+            str(ctx.knobs.data),
+            "--out",
+            str(out / "results.md"),
+            "--chart",
+            str(out / "latency.png"),
+        ],
+        check=True,
+    )
+    log(f"wrote {out / 'results.md'} and {out / 'latency.png'}")
+
+
+PART_RUNNERS: dict[str, Callable[[Context], None]] = {
+    "service": service,
+    "image": image,
+    "engine": engine,
+    "cluster": cluster,
+    "go": go_benchmarks,
+}
+
+
+def run_part(ctx: Context, part: str) -> bool:
+    """A failing part records why and stops only itself (and the servers it started); the others still run."""
+    try:
+        PART_RUNNERS[part](ctx)
+    except NotMeasured as reason:
+        Records(ctx.knobs.data, part).not_measured(str(reason))
+    except (PartFailed, parsers.ParseError, subprocess.CalledProcessError, OSError) as error:
+        Records(ctx.knobs.data, part).not_measured(f"failed: {error}")
+        return False
+    finally:
+        ctx.stop_started()
+        ctx.keep_logs(part)
+    return True
+
+
+@contextlib.contextmanager
+def context(knobs: Knobs) -> Iterator[Context]:
+    with tempfile.TemporaryDirectory(prefix="goapp-bench.") as work:
+        ctx = Context(knobs=knobs, work=Path(work))
+        try:
+            yield ctx
+        finally:
+            ctx.stop_started()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args[0] if args else "all"
+    allowed = ("all", "setup", *PARTS, "report")
+    if command not in allowed or len(args) > 1:
+        log(f"unknown part {' '.join(args)!r} (allowed: {', '.join(allowed)})")
+        return 2
+    try:
+        knobs = Knobs.from_env(os.environ)
+    except KnobError as error:
+        log(str(error))
+        return 2
+    with context(knobs) as ctx:
+        try:
+            setup(ctx)
+        except (PartFailed, subprocess.CalledProcessError) as error:
+            log(f"setup failed: {error}")
+            return 1
+        if command == "setup":
+            return 0
+        parts = PARTS if command == "all" else ((command,) if command in PARTS else ())
+        failed = [part for part in parts if not run_part(ctx, part)]
+        report(ctx)
+    if failed:
+        log(f"failed parts: {' '.join(failed)} (the reasons are in {knobs.out_dir / 'results.md'})")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
