@@ -355,9 +355,9 @@ def cluster_section(rec: Records) -> list[str]:
         "Method: one unrecorded `make up`, then timed ones until `ops.up` sees `/readyz` answer on the "
         "NodePort (nothing changed, so this is the cost of a no-op deployment: refresh, cached image build and "
         "push, diff). Config change: `goapp:env.APP_MESSAGE` set to a new message in a temporary copy of "
-        "stacks/Pulumi.local.yaml (stacks/ is not edited), then timed from "
-        "`pulumi up` of the local stack with `--config-file <copy>` (through ops.engine) until `/hello` on the NodePort answers the new "
-        "message (polled every 0.1 s); the stack's own config is applied again at the end.",
+        "stacks/Pulumi.local.yaml (stacks/ is not edited), then timed from `pulumi up` of the local stack with "
+        "`--config-file <copy>` (through ops.engine) until `/hello` answers the new message (polled every 0.1 s); "
+        "the stack's own config is applied again at the end.",
     ]
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import parsers
 import pytest
-from parsers import ParseError
+
+from bench import parsers
+from bench.parsers import ParseError
 
 DATA = Path(__file__).resolve().parent.parent / "bench" / "data"
 

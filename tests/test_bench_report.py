@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import report
+
+from bench import report
 
 
 def write_part(data: Path, part: str, rows: list[tuple[str, str, int, float, str]], status: str) -> None:
