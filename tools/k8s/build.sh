@@ -5,12 +5,13 @@
 #   ${GOAPP_CACHE:-$HOME/.cache/goapp}/k8s/node-<hash of tools/k8s/node>/bin  pause, ociimage
 #   ${GOAPP_CACHE:-$HOME/.cache/goapp}/k8s/provisioner-<hash of its module>/bin/local-volume-provisioner
 #   ${GOAPP_CACHE:-$HOME/.cache/goapp}/k8s/coredns-<COREDNS_VERSION>-<hash of its module>/bin/coredns
+#   ${GOAPP_CACHE:-$HOME/.cache/goapp}/k8s/netpol-<KUBE_ROUTER_VERSION>-<hash of its module>/bin/kube-router
 # A binary already in the cache is not rebuilt. Builds run under `nice` because the machine's
 # two cores are shared with other builds.
 #
-# Usage: tools/k8s/build.sh [all|kube|etcd|node|provisioner|coredns]...   (default: all)
+# Usage: tools/k8s/build.sh [all|kube|etcd|node|provisioner|coredns|netpol]...   (default: all)
 #        tools/k8s/build.sh print-bin-dirs   (prints KUBE_BIN, ETCD_BIN, NODE_BIN, PROVISIONER_BIN,
-#                                             COREDNS_BIN lines)
+#                                             COREDNS_BIN, NETPOL_BIN lines)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,6 +28,7 @@ src_hash() { (cd "$here/$1" && find . -type f \( -name '*.go' -o -name go.mod -o
 node_bin="$cache/k8s/node-$(src_hash node)/bin"
 prov_bin="$cache/k8s/provisioner-$(src_hash provisioner)/bin"
 coredns_bin="$cache/k8s/coredns-$COREDNS_VERSION-$(src_hash coredns)/bin"
+netpol_bin="$cache/k8s/netpol-$KUBE_ROUTER_VERSION-$(src_hash netpol)/bin"
 kube_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 
 log() { printf '[k8s-build] %s\n' "$*" >&2; }
@@ -99,10 +101,22 @@ build_coredns() {
   mv "$coredns_bin/coredns.tmp" "$coredns_bin/coredns"
 }
 
+# kube-router's network policy controller; its module is a go.mod with a `tool` line (no code of ours).
+build_netpol() {
+  missing "$netpol_bin" kube-router || { log "kube-router cached in $netpol_bin"; return 0; }
+  require_pin "$here/netpol" github.com/cloudnativelabs/kube-router/v2 "$KUBE_ROUTER_VERSION"
+  mkdir -p "$netpol_bin"
+  log "building kube-router $KUBE_ROUTER_VERSION (network policy controller)"
+  (cd "$here/netpol" && CGO_ENABLED=0 nice -n 10 go build -trimpath \
+      -ldflags "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION" \
+      -o "$netpol_bin/kube-router.tmp" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router)
+  mv "$netpol_bin/kube-router.tmp" "$netpol_bin/kube-router"
+}
+
 case "${1:-all}" in
   print-bin-dirs)
-    printf 'KUBE_BIN=%s\nETCD_BIN=%s\nNODE_BIN=%s\nPROVISIONER_BIN=%s\nCOREDNS_BIN=%s\n' \
-      "$kube_bin" "$etcd_bin" "$node_bin" "$prov_bin" "$coredns_bin"
+    printf 'KUBE_BIN=%s\nETCD_BIN=%s\nNODE_BIN=%s\nPROVISIONER_BIN=%s\nCOREDNS_BIN=%s\nNETPOL_BIN=%s\n' \
+      "$kube_bin" "$etcd_bin" "$node_bin" "$prov_bin" "$coredns_bin" "$netpol_bin"
     exit 0 ;;
 esac
 [[ $# -gt 0 ]] || set -- all
@@ -112,12 +126,13 @@ exec 8>"$cache/k8s/.build.lock"
 flock 8
 for what in "$@"; do
   case "$what" in
-    all) build_node; build_etcd; build_provisioner; build_coredns; build_kube ;;
+    all) build_node; build_etcd; build_provisioner; build_coredns; build_netpol; build_kube ;;
     kube) build_kube ;;
     etcd) build_etcd ;;
     node) build_node ;;
     provisioner) build_provisioner ;;
     coredns) build_coredns ;;
-    *) die "unknown target '$what' (allowed: all, kube, etcd, node, provisioner, coredns, print-bin-dirs)" ;;
+    netpol) build_netpol ;;
+    *) die "unknown target '$what' (allowed: all, kube, etcd, node, provisioner, coredns, netpol, print-bin-dirs)" ;;
   esac
 done
