@@ -4,8 +4,8 @@
 #   scripts/cluster.sh up               build what is missing, start what is not running, wait for
 #                                       the node to be Ready and the default StorageClass to exist
 #   scripts/cluster.sh stop             stop every process and pod container, keep all data
-#   scripts/cluster.sh delete           stop and remove all cluster state (containers, mounts,
-#                                       network namespaces, bridge, iptables chains, data)
+#   scripts/cluster.sh delete           stop, remove all cluster state and undo what up changed
+#                                       on the host (sysctls, its iptables chains, users, ACLs)
 #   scripts/cluster.sh status           one line per component; exit 0 only if all run
 #   scripts/cluster.sh kubeconfig-path  print the admin kubeconfig's path
 #
@@ -14,13 +14,20 @@
 # from Docker's), runc and CNI plugins; Debian's docker-registry on ${K8S_REGISTRY}; a
 # local-volume provisioner behind the default StorageClass; CoreDNS (cluster.local, no forwarding)
 # on the node address; socat relaying the node address's API port to the loopback API server, so
-# pods reach the API through the kubernetes Service. Every listener is on loopback, except
-# the kubelet and the pods, which live on the cluster's own bridge (${POD_CIDR}); pods only get
-# routes to that bridge and to the service range, never to other addresses.
+# pods reach the API through the kubernetes Service; kube-router's network policy controller,
+# which enforces NetworkPolicy with iptables and ipset.
+#
+# Locked down like a real cluster: every listener is on loopback except cluster DNS and the API
+# relay on the node address, which only the pod range may reach (GOAPP-NODE-INPUT); etcd speaks
+# TLS with client certificates only; the API server refuses anonymous requests but for its health
+# endpoints and encrypts Secrets at rest; the control plane, DNS, registry and relay run as their
+# own unprivileged users. Pods only get routes to the bridge (${POD_CIDR}) and the service range.
 #
 # State, logs and pid files: ${GOAPP_CACHE:-$HOME/.cache/goapp}/cluster (logs/ holds one log per
-# process). Binaries: ${GOAPP_CACHE:-$HOME/.cache/goapp}/k8s.
+# process). Binaries: ${GOAPP_CACHE:-$HOME/.cache/goapp}/k8s. Every verb but status takes the lock
+# ${GOAPP_CACHE}/cluster.lock before doing anything, waiting up to CLUSTER_LOCK_WAIT seconds (600).
 set -euo pipefail
+umask 022
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 tools="$repo/tools/k8s"
@@ -30,21 +37,55 @@ source "$repo/versions.env"
 CACHE=${GOAPP_CACHE:-$HOME/.cache/goapp}
 STATE="$CACHE/cluster"
 KUBECONFIG_PATH="$STATE/kubeconfig"
+LOCK_FILE="$CACHE/cluster.lock"
+# What `up` changed on the host and `delete` undoes: sysctl values from before, ACL entries,
+# accounts and directories it created.
+HOST_RECORD="$STATE/host"
 NODE_NAME=goapp-local
 BRIDGE=goapp0
 POD_CIDR=10.244.0.0/24
 NODE_IP=10.244.0.1
 SERVICE_CIDR=10.96.0.0/16
 SERVICE_API_IP=10.96.0.1
+NODE_PORT_RANGE=30000-32767
 PROVISIONER_NAME=goapp.local/local-volume
 CONTAINERD_SOCK="$STATE/containerd/containerd.sock"
 ETCD_CLIENT=127.0.0.1:2379
 ETCD_PEER=127.0.0.1:2380
-UP_TIMEOUT=${CLUSTER_UP_TIMEOUT:-300}
-# Start order; stop goes in reverse.
-COMPONENTS=(registry etcd containerd kube-apiserver api-bridge kube-controller-manager kube-scheduler kubelet kube-proxy provisioner coredns)
+KUBELET_PORT=10250
 COREDNS_READY_PORT=18181
-DEB_PACKAGES=(containerd runc containernetworking-plugins iptables conntrack docker-registry socat openssl gettext-base curl iproute2 util-linux)
+UP_TIMEOUT=${CLUSTER_UP_TIMEOUT:-300}
+LOCK_WAIT=${CLUSTER_LOCK_WAIT:-600}
+# Certificates are issued for a year (CAs for ten) and renewed by `up` this close to expiry.
+RENEW_DAYS=30
+# Start order; stop goes in reverse.
+COMPONENTS=(registry etcd containerd kube-apiserver api-bridge kube-controller-manager kube-scheduler kubelet kube-proxy provisioner coredns kube-router)
+# These need no privilege and run as goapp-<component>, all in group CLUSTER_GROUP (which may enter
+# the state directory). The rest need root: containerd and the kubelet (mounts, namespaces,
+# cgroups), kube-proxy and kube-router (iptables, ipset), the provisioner (it deletes volume
+# directories holding files of any pod's uid).
+UNPRIVILEGED=(registry etcd kube-apiserver api-bridge kube-controller-manager kube-scheduler coredns)
+CLUSTER_GROUP=goapp-cluster
+# Kernel settings the cluster's processes change (this script, the kubelet, kube-proxy): their
+# values from before the first `up` are recorded and put back by `delete`.
+HOST_SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.ipv4.conf.all.route_localnet
+  vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys
+  kernel.keys.root_maxbytes net.netfilter.nf_conntrack_max
+  net.netfilter.nf_conntrack_tcp_timeout_established net.netfilter.nf_conntrack_tcp_timeout_close_wait)
+# Host directories the kubelet, containerd and the CNI plugins create when missing, whatever their
+# configured roots (the kubelet's device-plugin socket, its /var/log/containers links, the CNI
+# result cache, pod network namespaces, shim sockets); `delete` removes the ones that did not exist
+# before, once they hold nothing but the cluster's leftovers.
+HOST_DIRS=(/var/log/containers /var/log/pods /var/lib/kubelet /var/lib/cni /run/netns /run/containerd)
+# The CNI network's name (tools/k8s/config/cni-bridge.conflist): libcni names its cache files after it.
+CNI_NETWORK=goapp-pods
+CNI_CACHE=/var/lib/cni/results
+DEVICE_PLUGIN_SOCKET=/var/lib/kubelet/device-plugins/kubelet.sock
+SYSCTL_ROOT=/proc/sys
+POLICY_RC_D=/usr/sbin/policy-rc.d
+POLICY_RC_D_MARK="# written by goapp's scripts/cluster.sh while it installs packages"
+DEB_PACKAGES=(containerd runc containernetworking-plugins iptables ipset conntrack docker-registry socat openssl
+  gettext-base curl iproute2 util-linux passwd acl)
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -61,30 +102,195 @@ load_bins() {
 
 kc() { "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 ctr_k8s() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
+ipt() { iptables -w 10 "$@"; }
+
+in_list() { # word words... -> exit 0 if word is among words
+  local w=$1; shift
+  [[ " $* " == *" $w "* ]]
+}
+
+whole_seconds() { # name value
+  [[ $2 =~ ^[0-9]+$ ]] || die "$1 must be a whole number of seconds, got '$2'"
+}
+
+# ---------------------------------------------------------------- the lock
+
+# One lock for every verb that changes the cluster, taken before any work (packages, builds,
+# ports), so two `up` runs never race: the second waits, then finds everything running.
+LOCK_HELD=""
+lock_holder() { local who; who=$(cat "$LOCK_FILE" 2>/dev/null || true); echo "${who:-unknown}"; }
+take_lock() { # verb
+  [[ -z $LOCK_HELD ]] || return 0
+  whole_seconds CLUSTER_LOCK_WAIT "$LOCK_WAIT"
+  mkdir -p "$CACHE"
+  exec 9<>"$LOCK_FILE"
+  if ! flock -n 9; then
+    log "another scripts/cluster.sh holds $LOCK_FILE ($(lock_holder)); waiting up to ${LOCK_WAIT}s"
+    flock -w "$LOCK_WAIT" 9 ||
+      die "another scripts/cluster.sh still holds $LOCK_FILE ($(lock_holder)) after ${LOCK_WAIT}s; gave up, nothing was changed"
+  fi
+  printf 'pid %s: %s\n' "$$" "$1" >"$LOCK_FILE"
+  LOCK_HELD=1
+}
 
 # ---------------------------------------------------------------- prerequisites
 
 ensure_root() { [[ $(id -u) == 0 ]] || die "needs root (kubelet, containerd and iptables manage the host)"; }
 
+apt_install() { # packages...
+  local -a opts=(-o DPkg::Lock::Timeout=600 -y --no-install-recommends)
+  DEBIAN_FRONTEND=noninteractive apt-get "${opts[@]}" install "$@" ||
+    { apt-get -o DPkg::Lock::Timeout=600 update && DEBIAN_FRONTEND=noninteractive apt-get "${opts[@]}" install "$@"; }
+}
+
 ensure_packages() {
-  local missing=() p
+  local missing=() p rc=0
   for p in "${DEB_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
   done
   ((${#missing[@]} == 0)) && return 0
   log "installing Debian packages: ${missing[*]}"
   # policy-rc.d keeps the packages' own services (system containerd, docker-registry on :5000 on
-  # every interface) from starting: this script runs its own instances.
-  local policy=/usr/sbin/policy-rc.d created=""
-  if [[ ! -e $policy ]]; then printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; created=1; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" ||
-    { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"; }
-  [[ -z $created ]] || rm -f "$policy"
+  # every interface) from starting: this script runs its own instances. It is removed whatever
+  # apt-get does; a copy left by a killed run carries the mark, so `delete` removes it too.
+  local created=""
+  if [[ ! -e $POLICY_RC_D ]]; then
+    printf '#!/bin/sh\n%s\nexit 101\n' "$POLICY_RC_D_MARK" >"$POLICY_RC_D"; chmod +x "$POLICY_RC_D"; created=1
+  fi
+  apt_install "${missing[@]}" || rc=$?
+  [[ -z $created ]] || rm -f "$POLICY_RC_D"
+  ((rc == 0)) || die "apt-get could not install: ${missing[*]}"
+}
+
+remove_own_policy_rc_d() {
+  [[ -f $POLICY_RC_D ]] && grep -qxF "$POLICY_RC_D_MARK" "$POLICY_RC_D" || return 0
+  log "removing $POLICY_RC_D left by an interrupted package install"
+  rm -f "$POLICY_RC_D"
+}
+
+# ---------------------------------------------------------------- what `up` changes on the host
+
+record_line() { # file line: appended once
+  mkdir -p "$HOST_RECORD"; chmod 700 "$HOST_RECORD"
+  grep -qxF -- "$2" "$HOST_RECORD/$1" 2>/dev/null || echo "$2" >>"$HOST_RECORD/$1"
+}
+
+sysctl_path() { echo "$SYSCTL_ROOT/${1//.//}"; }
+
+# The value from before the cluster first touched a setting; later runs keep the first record.
+record_sysctls() {
+  local key path
+  for key in "${HOST_SYSCTLS[@]}"; do
+    path=$(sysctl_path "$key")
+    [[ -r $path ]] || continue
+    grep -q "^$key=" "$HOST_RECORD/sysctl" 2>/dev/null || record_line sysctl "$key=$(<"$path")"
+  done
+}
+
+set_sysctl() { # key value
+  local path; path=$(sysctl_path "$1")
+  [[ $(<"$path") == "$2" ]] || echo "$2" >"$path"
+}
+
+restore_sysctls() {
+  local key value
+  [[ -f $HOST_RECORD/sysctl ]] || return 0
+  while IFS='=' read -r key value; do
+    [[ -w $(sysctl_path "$key") ]] || continue
+    set_sysctl "$key" "$value" 2>/dev/null || log "could not restore $key=$value"
+  done <"$HOST_RECORD/sysctl"
+}
+
+record_host_dirs() {
+  local d
+  for d in "${HOST_DIRS[@]}"; do
+    [[ -e $d ]] || record_line created-dirs "$d"
+  done
+}
+
+# Directories the cluster's processes created: removed when nothing but its own leftovers remain
+# (empty directories, symlinks into the state directory), so another program's files survive.
+# What the cluster's node agents leave in host paths they do not let us configure: the kubelet's
+# device-plugin socket (once no kubelet runs) and libcni's cached results of the cluster's network
+# and of those sandboxes' loopback (written when a pod stops without a CNI DEL, as `stop` does).
+remove_node_leftovers() {
+  local f id
+  pgrep -x kubelet >/dev/null || rm -f "$DEVICE_PLUGIN_SOCKET"
+  for f in "$CNI_CACHE/$CNI_NETWORK"-*; do
+    [[ -e $f ]] || continue
+    id=${f#"$CNI_CACHE/$CNI_NETWORK"-}; id=${id%-*}
+    rm -f "$f" "$CNI_CACHE/cni-loopback-$id-lo"
+  done
+}
+
+remove_created_dirs() {
+  local d
+  [[ -f $HOST_RECORD/created-dirs ]] || return 0
+  while read -r d; do
+    [[ -d $d ]] || continue
+    find "$d" -xdev -type l -lname "$STATE/*" -delete 2>/dev/null || true
+    find "$d" -xdev -depth -type d -empty -delete 2>/dev/null || true
+    [[ ! -e $d ]] || log "kept $d: it holds files of other programs"
+  done <"$HOST_RECORD/created-dirs"
+}
+
+ensure_accounts() {
+  local c user
+  if ! getent group "$CLUSTER_GROUP" >/dev/null; then
+    groupadd --system "$CLUSTER_GROUP"; record_line accounts "group $CLUSTER_GROUP"
+  fi
+  for c in "${UNPRIVILEGED[@]}"; do
+    user=$(user_of "$c")
+    getent passwd "$user" >/dev/null && continue
+    useradd --system --gid "$CLUSTER_GROUP" --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin --comment "goapp local cluster, $c" "$user"
+    record_line accounts "user $user"
+  done
+}
+
+remove_accounts() {
+  local kind name
+  [[ -f $HOST_RECORD/accounts ]] || return 0
+  # Users before their group.
+  while read -r kind name; do
+    if [[ $kind == user ]] && getent passwd "$name" >/dev/null; then userdel "$name" || log "could not remove user $name"; fi
+  done <"$HOST_RECORD/accounts"
+  while read -r kind name; do
+    if [[ $kind == group ]] && getent group "$name" >/dev/null; then groupdel "$name" || log "could not remove group $name"; fi
+  done <"$HOST_RECORD/accounts"
+}
+
+# The unprivileged components must reach the state directory: an ancestor that others may not
+# enter (root's home is 0700) gets one ACL entry letting the cluster's group pass through it.
+grant_traverse() {
+  local d=$STATE
+  while d=$(dirname "$d"); [[ $d != / ]]; do
+    [[ $(stat -c %A "$d") == *[xt] ]] && continue
+    getfacl -cp "$d" 2>/dev/null | grep -q "^group:$CLUSTER_GROUP:" && continue
+    local minimal=""
+    getfacl -cp "$d" | grep -Eq '^(user|group):[^:]+:|^mask::' || minimal=" minimal"
+    setfacl -m "g:$CLUSTER_GROUP:x" "$d"
+    record_line acl "$d$minimal"
+  done
+}
+
+revoke_traverse() {
+  local d flag
+  [[ -f $HOST_RECORD/acl ]] || return 0
+  while read -r d flag; do
+    [[ -d $d ]] || continue
+    setfacl -x "g:$CLUSTER_GROUP" "$d" 2>/dev/null || true
+    # An ACL that was plain before goes back to plain (setfacl -x leaves an empty mask behind),
+    # unless someone added entries of their own meanwhile.
+    if [[ $flag == minimal ]] && ! getfacl -cp "$d" | grep -Eq '^(user|group):[^:]+:'; then setfacl -b "$d"; fi
+  done <"$HOST_RECORD/acl"
 }
 
 # ---------------------------------------------------------------- processes
 
 pidfile() { echo "$STATE/run/$1.pid"; }
+user_of() { in_list "$1" "${UNPRIVILEGED[@]}" && echo "goapp-$1" || true; }
+home_of() { echo "$STATE/home/$1"; }
 
 running() { # component -> exit 0 if its recorded process is alive and is still that binary
   local f pid
@@ -95,31 +301,39 @@ running() { # component -> exit 0 if its recorded process is alive and is still 
 }
 
 cmd_of() { # component -> its command line, one argument per line
+  local h; h=$(home_of "$1")
   case "$1" in
     registry) printf '%s\n' /usr/bin/docker-registry serve "$STATE/config/registry.yml" ;;
     etcd) printf '%s\n' "$ETCD_BIN/etcd" --name "$NODE_NAME" --data-dir "$STATE/etcd" \
-      --listen-client-urls "http://$ETCD_CLIENT" --advertise-client-urls "http://$ETCD_CLIENT" \
-      --listen-peer-urls "http://$ETCD_PEER" --initial-advertise-peer-urls "http://$ETCD_PEER" \
-      --initial-cluster "$NODE_NAME=http://$ETCD_PEER" --listen-metrics-urls "" --log-level warn ;;
+      --listen-client-urls "https://$ETCD_CLIENT" --advertise-client-urls "https://$ETCD_CLIENT" \
+      --listen-peer-urls "https://$ETCD_PEER" --initial-advertise-peer-urls "https://$ETCD_PEER" \
+      --initial-cluster "$NODE_NAME=https://$ETCD_PEER" \
+      --client-cert-auth --trusted-ca-file "$h/etcd-ca.crt" --cert-file "$h/etcd-server.crt" --key-file "$h/etcd-server.key" \
+      --peer-client-cert-auth --peer-trusted-ca-file "$h/etcd-ca.crt" \
+      --peer-cert-file "$h/etcd-server.crt" --peer-key-file "$h/etcd-server.key" \
+      --listen-metrics-urls "" --log-level warn ;;
     containerd) printf '%s\n' /usr/bin/containerd --config "$STATE/config/containerd.toml" ;;
     kube-apiserver) printf '%s\n' "$KUBE_BIN/kube-apiserver" \
       --bind-address 127.0.0.1 --secure-port "$K8S_API_PORT" --advertise-address "$NODE_IP" \
-      --etcd-servers "http://$ETCD_CLIENT" \
-      --service-cluster-ip-range "$SERVICE_CIDR" --service-node-port-range 30000-32767 \
-      --client-ca-file "$STATE/pki/ca.crt" \
-      --tls-cert-file "$STATE/pki/apiserver.crt" --tls-private-key-file "$STATE/pki/apiserver.key" \
-      --kubelet-client-certificate "$STATE/pki/apiserver-kubelet-client.crt" \
-      --kubelet-client-key "$STATE/pki/apiserver-kubelet-client.key" \
-      --kubelet-certificate-authority "$STATE/pki/ca.crt" \
+      --etcd-servers "https://$ETCD_CLIENT" --etcd-cafile "$h/etcd-ca.crt" \
+      --etcd-certfile "$h/apiserver-etcd-client.crt" --etcd-keyfile "$h/apiserver-etcd-client.key" \
+      --encryption-provider-config "$h/encryption-config.yaml" \
+      --authentication-config "$STATE/config/authentication.yaml" \
+      --service-cluster-ip-range "$SERVICE_CIDR" --service-node-port-range "$NODE_PORT_RANGE" \
+      --client-ca-file "$h/ca.crt" \
+      --tls-cert-file "$h/apiserver.crt" --tls-private-key-file "$h/apiserver.key" \
+      --kubelet-client-certificate "$h/apiserver-kubelet-client.crt" \
+      --kubelet-client-key "$h/apiserver-kubelet-client.key" \
+      --kubelet-certificate-authority "$h/ca.crt" \
       --kubelet-preferred-address-types InternalIP \
       --service-account-issuer https://kubernetes.default.svc.cluster.local \
-      --service-account-key-file "$STATE/pki/sa.pub" --service-account-signing-key-file "$STATE/pki/sa.key" \
-      --requestheader-client-ca-file "$STATE/pki/front-proxy-ca.crt" \
+      --service-account-key-file "$h/sa.pub" --service-account-signing-key-file "$h/sa.key" \
+      --requestheader-client-ca-file "$h/front-proxy-ca.crt" \
       --requestheader-allowed-names front-proxy-client \
       --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
       --requestheader-extra-headers-prefix X-Remote-Extra- \
-      --proxy-client-cert-file "$STATE/pki/front-proxy-client.crt" \
-      --proxy-client-key-file "$STATE/pki/front-proxy-client.key" \
+      --proxy-client-cert-file "$h/front-proxy-client.crt" \
+      --proxy-client-key-file "$h/front-proxy-client.key" \
       --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
       --allow-privileged=true --profiling=false ;;
     # The API server listens on loopback only; the kubernetes Service's endpoint is the node
@@ -127,17 +341,17 @@ cmd_of() { # component -> its command line, one argument per line
     api-bridge) printf '%s\n' /usr/bin/socat "TCP-LISTEN:$K8S_API_PORT,bind=$NODE_IP,reuseaddr,fork" \
       "TCP:127.0.0.1:$K8S_API_PORT" ;;
     kube-controller-manager) printf '%s\n' "$KUBE_BIN/kube-controller-manager" \
-      --kubeconfig "$STATE/controller-manager.kubeconfig" \
-      --authentication-kubeconfig "$STATE/controller-manager.kubeconfig" \
-      --authorization-kubeconfig "$STATE/controller-manager.kubeconfig" \
+      --kubeconfig "$h/controller-manager.kubeconfig" \
+      --authentication-kubeconfig "$h/controller-manager.kubeconfig" \
+      --authorization-kubeconfig "$h/controller-manager.kubeconfig" \
       --bind-address 127.0.0.1 --leader-elect=false --use-service-account-credentials=true \
-      --root-ca-file "$STATE/pki/ca.crt" --service-account-private-key-file "$STATE/pki/sa.key" \
-      --cluster-signing-cert-file "$STATE/pki/ca.crt" --cluster-signing-key-file "$STATE/pki/ca.key" \
+      --root-ca-file "$h/ca.crt" --service-account-private-key-file "$h/sa.key" \
+      --cluster-signing-cert-file "$h/ca.crt" --cluster-signing-key-file "$h/ca.key" \
       --service-cluster-ip-range "$SERVICE_CIDR" --allocate-node-cidrs=false --profiling=false ;;
     kube-scheduler) printf '%s\n' "$KUBE_BIN/kube-scheduler" \
-      --kubeconfig "$STATE/scheduler.kubeconfig" \
-      --authentication-kubeconfig "$STATE/scheduler.kubeconfig" \
-      --authorization-kubeconfig "$STATE/scheduler.kubeconfig" \
+      --kubeconfig "$h/scheduler.kubeconfig" \
+      --authentication-kubeconfig "$h/scheduler.kubeconfig" \
+      --authorization-kubeconfig "$h/scheduler.kubeconfig" \
       --bind-address 127.0.0.1 --leader-elect=false --profiling=false ;;
     kubelet) printf '%s\n' "$KUBE_BIN/kubelet" --config "$STATE/config/kubelet.yaml" \
       --kubeconfig "$STATE/kubelet.kubeconfig" --root-dir "$STATE/kubelet" \
@@ -147,43 +361,92 @@ cmd_of() { # component -> its command line, one argument per line
       -kubeconfig "$STATE/provisioner.kubeconfig" -provisioner "$PROVISIONER_NAME" \
       -node "$NODE_NAME" -base-dir "$STATE/volumes" ;;
     coredns) printf '%s\n' "$COREDNS_BIN/coredns" -conf "$STATE/config/Corefile" ;;
+    # Only the network policy controller: routes come from the bridge, services from kube-proxy.
+    # Health and metrics ports off (kube-router binds them on every address).
+    kube-router) printf '%s\n' "$NETPOL_BIN/kube-router" --kubeconfig "$STATE/kube-router.kubeconfig" \
+      --run-firewall=true --run-router=false --run-service-proxy=false --run-loadbalancer=false \
+      --hostname-override "$NODE_NAME" --service-cluster-ip-range "$SERVICE_CIDR" \
+      --service-node-port-range "$NODE_PORT_RANGE" --enable-ipv4=true --enable-ipv6=false \
+      --health-port=0 --metrics-port=0 ;;
     *) die "unknown component '$1'" ;;
   esac
 }
 
-# What a component runs with: its command line and the config files it names. A running
-# component whose fingerprint changed (new binary version, edited config) is restarted by `up`.
+# Credentials each component reads, relative to the state directory. An unprivileged component
+# gets its own copies (mode 0600, its user) in its home; root components read them in place.
+creds_of() {
+  case "$1" in
+    etcd) echo pki/etcd-ca.crt pki/etcd-server.crt pki/etcd-server.key ;;
+    kube-apiserver) echo pki/ca.crt pki/apiserver.crt pki/apiserver.key pki/apiserver-kubelet-client.crt \
+      pki/apiserver-kubelet-client.key pki/sa.pub pki/sa.key pki/front-proxy-ca.crt pki/front-proxy-client.crt \
+      pki/front-proxy-client.key pki/etcd-ca.crt pki/apiserver-etcd-client.crt pki/apiserver-etcd-client.key \
+      pki/encryption-config.yaml ;;
+    kube-controller-manager) echo controller-manager.kubeconfig pki/ca.crt pki/ca.key pki/sa.key ;;
+    kube-scheduler) echo scheduler.kubeconfig ;;
+    coredns) echo coredns.kubeconfig ;;
+    kubelet) echo kubelet.kubeconfig pki/kubelet.crt pki/kubelet.key pki/ca.crt ;;
+    kube-proxy) echo kube-proxy.kubeconfig ;;
+    provisioner) echo provisioner.kubeconfig ;;
+    kube-router) echo kube-router.kubeconfig ;;
+  esac
+}
+
+# How a component is launched: as its own user, with no capability (CoreDNS keeps the one that
+# binds port 53), no way to gain privileges, no supplementary groups.
+launcher_of() {
+  local user; user=$(user_of "$1")
+  [[ -n $user ]] || return 0
+  local caps=-all
+  [[ $1 != coredns ]] || caps=-all,+net_bind_service
+  printf '%s\n' setpriv --reuid "$(id -u "$user")" --regid "$(getent group "$CLUSTER_GROUP" | cut -d: -f3)" \
+    --clear-groups --no-new-privs --inh-caps "$caps" --bounding-set "$caps"
+  [[ $1 != coredns ]] || printf '%s\n' --ambient-caps "$caps"
+}
+
+# What a component runs with: its command line, its user, the config files and credentials it
+# reads. A running component whose fingerprint changed (new binary version, edited config,
+# renewed certificate) is restarted by `up`.
 fingerprint() { # component
-  local a
+  local a f
   {
+    launcher_of "$1"
     cmd_of "$1"
-    cmd_of "$1" | while read -r a; do [[ $a != "$STATE/config/"* ]] || cat "$a"; done
+    cmd_of "$1" | while read -r a; do [[ $a != "$STATE/"* || ! -f $a ]] || cat "$a"; done
+    for f in $(creds_of "$1"); do cat "$STATE/$f"; done
     [[ $1 != containerd ]] || cat "$STATE"/containerd/certs.d/*/hosts.toml
   } | sha256sum | cut -d' ' -f1
 }
 
-# The loopback ports the components listen on. `up` checks them before it starts anything, so that a port held
+# The ports the components listen on. `up` checks them before it starts anything, so that a port held
 # by another program (say a second cluster from another GOAPP_CACHE, or a registry on :5000) is named at once
 # instead of surfacing minutes later as a component that never becomes ready.
-ports_of() { # component -> host:port it binds, one per line
+ports_of() { # component -> "tcp|udp host:port" it binds, one per line
   case "$1" in
-    registry) echo "$K8S_REGISTRY" ;;
-    etcd) printf '%s\n' "$ETCD_CLIENT" "$ETCD_PEER" ;;
-    kube-apiserver) echo "127.0.0.1:$K8S_API_PORT" ;;
-    coredns) echo "127.0.0.1:$COREDNS_READY_PORT" ;;
+    registry) echo "tcp $K8S_REGISTRY" ;;
+    etcd) printf 'tcp %s\n' "$ETCD_CLIENT" "$ETCD_PEER" ;;
+    kube-apiserver) echo "tcp 127.0.0.1:$K8S_API_PORT" ;;
+    api-bridge) echo "tcp $NODE_IP:$K8S_API_PORT" ;;
+    kube-controller-manager) echo "tcp 127.0.0.1:10257" ;;
+    kube-scheduler) echo "tcp 127.0.0.1:10259" ;;
+    kubelet) printf 'tcp %s\n' "127.0.0.1:$KUBELET_PORT" 127.0.0.1:10248 ;;
+    kube-proxy) printf 'tcp %s\n' 127.0.0.1:10256 127.0.0.1:10249 ;;
+    coredns) printf '%s\n' "tcp 127.0.0.1:$COREDNS_READY_PORT" "tcp $NODE_IP:53" "udp $NODE_IP:53" ;;
   esac
 }
 
 check_ports_free() {
-  local c addr listeners holder
+  local c proto addr port listeners holder
   local -a busy=()
   for c in "${COMPONENTS[@]}"; do
     running "$c" && continue
-    while read -r addr; do
+    while read -r proto addr; do
       [[ -n $addr ]] || continue
-      listeners=$(ss -Hltnp "sport = :${addr##*:}")
+      port=${addr##*:}
+      # The address itself or a wildcard listener on the same port.
+      listeners=$(ss -Hl"${proto:0:1}"np "sport = :$port and ( src ${addr%:*} or src 0.0.0.0 or src [::] )")
       [[ -n $listeners ]] || continue
       holder=$(grep -o 'users:(([^)]*))' <<<"$listeners" | head -n 1)
+      [[ $proto == tcp ]] || addr+="/$proto"
       busy+=("$addr for $c (held by ${holder:-an unknown process})")
     done < <(ports_of "$c")
   done
@@ -191,21 +454,32 @@ check_ports_free() {
 GOAPP_CACHE=<its cache> scripts/cluster.sh stop) and run up again; nothing was started"
 }
 
+close_inherited_fds() { # in a subshell about to exec a daemon
+  local fd
+  for fd in /proc/"$BASHPID"/fd/*; do
+    fd=${fd##*/}
+    ((fd <= 2)) || eval "exec $fd>&-" 2>/dev/null || true
+  done
+}
+
 STARTED_NOW=""
 start() { # component
   local fp; fp=$(fingerprint "$1")
   if running "$1"; then
     [[ $(cat "$STATE/run/$1.fingerprint" 2>/dev/null) != "$fp" ]] || return 0
-    log "$1 runs with an outdated binary or config: restarting it"
+    log "$1 runs with an outdated binary, config or certificate: restarting it"
     stop_group "$1"
   fi
   STARTED_NOW+=" $1 "
   echo "$fp" >"$STATE/run/$1.fingerprint"
-  local -a cmd; mapfile -t cmd < <(cmd_of "$1")
-  log "starting $1"
+  local -a cmd launcher
+  mapfile -t cmd < <(cmd_of "$1")
+  mapfile -t launcher < <(launcher_of "$1")
+  log "starting $1${launcher:+ as $(user_of "$1")}"
   # setsid: the process outlives this script and its terminal; its log is appended across runs.
-  # fd 9 is this script's lock: a daemon inheriting it would hold the lock forever.
-  setsid nohup "${cmd[@]}" >>"$STATE/logs/$1.log" 2>&1 </dev/null 9>&- &
+  # Only stdin, stdout and stderr are handed down: a daemon inheriting another descriptor would hold
+  # it as long as it runs (this script's lock on fd 9, or a caller's `flock FILE scripts/cluster.sh up`).
+  (close_inherited_fds; exec setsid nohup "${launcher[@]}" "${cmd[@]}") >>"$STATE/logs/$1.log" 2>&1 </dev/null &
   echo $! >"$(pidfile "$1")"
 }
 
@@ -242,40 +516,87 @@ wait_for() { # description seconds command...
 
 # ---------------------------------------------------------------- host network
 
+# iptables chain of this script, rewritten whole on every `up` (the GOAPP- prefix marks it as ours).
+own_chain() { # table chain rules...
+  local table=$1 chain=$2 rule; shift 2
+  ipt -t "$table" -N "$chain" 2>/dev/null || ipt -t "$table" -F "$chain"
+  for rule in "$@"; do
+    # shellcheck disable=SC2086 # a rule is a list of iptables words
+    ipt -t "$table" -A "$chain" $rule
+  done
+}
+
+jump_first() { # table builtin-chain rule
+  # shellcheck disable=SC2086
+  ipt -t "$1" -C "$2" $3 2>/dev/null || ipt -t "$1" -I "$2" 1 $3
+}
+
 setup_host_network() {
   # Service traffic between pods on the bridge must pass iptables (kube-proxy's DNAT).
   [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]] || modprobe br_netfilter 2>/dev/null || true
   [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]] ||
     die "the kernel has no bridge netfilter (br_netfilter): pods could not reach services"
-  sysctl -qw net.bridge.bridge-nf-call-iptables=1 net.ipv4.ip_forward=1
+  record_sysctls
+  record_host_dirs
+  set_sysctl net.bridge.bridge-nf-call-iptables 1
+  set_sysctl net.ipv4.ip_forward 1
   # The bridge exists before the kubelet starts, since the node address lives on it.
   ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
   ip -4 addr show dev "$BRIDGE" | grep -q "inet $NODE_IP/" || ip addr add "$NODE_IP/${POD_CIDR#*/}" dev "$BRIDGE"
   ip link set "$BRIDGE" up
+  # The node address is a local address, which Linux answers on every interface: only the pod
+  # range (on the bridge) and this host itself may reach what listens there (cluster DNS, the
+  # API relay).
+  own_chain filter GOAPP-NODE-INPUT "-i $BRIDGE -s $POD_CIDR -j RETURN" "-i lo -j RETURN" "-j DROP"
+  jump_first filter INPUT "-d $NODE_IP/32 -j GOAPP-NODE-INPUT"
+  # The kubelet listens on loopback, yet the API server dials the node address (a node's
+  # address cannot be loopback): this host's own connections to it are sent to loopback. Pods'
+  # connections do not pass OUTPUT, so they find nothing there.
+  own_chain nat GOAPP-NODE-OUTPUT "-p tcp --dport $KUBELET_PORT -j DNAT --to-destination 127.0.0.1:$KUBELET_PORT"
+  jump_first nat OUTPUT "-d $NODE_IP/32 -j GOAPP-NODE-OUTPUT"
 }
 
 # ---------------------------------------------------------------- certificates and kubeconfigs
 
-cert() { # name CN O SANs(comma list, may be empty) [server|client] [CA name]
+# A certificate is current when it verifies against its CA (a renewed CA re-issues everything)
+# and does not expire within RENEW_DAYS.
+cert_current() { # crt ca-crt
+  [[ -f $1 ]] && openssl x509 -in "$1" -noout -checkend $((RENEW_DAYS * 86400)) >/dev/null 2>&1 &&
+    openssl verify -CAfile "$2" "$1" >/dev/null 2>&1
+}
+
+expiry_note() { [[ ! -f $1 ]] || echo " (it expires $(openssl x509 -in "$1" -noout -enddate | cut -d= -f2))"; }
+
+cert() { # name CN O SANs(comma list, may be empty) [server|client|peer] [CA name]
   local name=$1 cn=$2 org=$3 sans=$4 kind=${5:-client} ca=${6:-ca} d="$STATE/pki" ext
-  [[ -f $d/$name.crt ]] && return 0
+  cert_current "$d/$name.crt" "$d/$ca.crt" && return 0
+  [[ ! -f $d/$name.crt ]] || log "renewing certificate $name$(expiry_note "$d/$name.crt")"
   ext="$d/$name.ext"
   {
     echo "basicConstraints=critical,CA:FALSE"
     echo "keyUsage=critical,digitalSignature,keyEncipherment"
-    if [[ $kind == server ]]; then echo "extendedKeyUsage=serverAuth"; else echo "extendedKeyUsage=clientAuth"; fi
+    case $kind in
+      server) echo "extendedKeyUsage=serverAuth" ;;
+      peer) echo "extendedKeyUsage=serverAuth,clientAuth" ;;
+      *) echo "extendedKeyUsage=clientAuth" ;;
+    esac
     [[ -z $sans ]] || echo "subjectAltName=$sans"
   } >"$ext"
-  openssl genrsa -out "$d/$name.key" 2048 2>/dev/null
+  [[ -f $d/$name.key ]] || openssl genrsa -out "$d/$name.key" 2048 2>/dev/null
   openssl req -new -key "$d/$name.key" -subj "/CN=$cn${org:+/O=$org}" -out "$d/$name.csr"
   openssl x509 -req -in "$d/$name.csr" -CA "$d/$ca.crt" -CAkey "$d/$ca.key" -CAcreateserial \
-    -days 365 -sha256 -extfile "$ext" -out "$d/$name.crt" 2>/dev/null
+    -days 365 -sha256 -extfile "$ext" -out "$d/$name.crt.tmp" 2>/dev/null
+  mv "$d/$name.crt.tmp" "$d/$name.crt"
   rm -f "$d/$name.csr" "$ext"
 }
 
+# A kubeconfig is rewritten when the certificate or CA it embeds is not the current one.
 kubeconfig() { # file user cert-name
   local f="$STATE/$1"
-  [[ -f $f ]] && return 0
+  if [[ -f $f ]] && grep -qF "$(base64 -w0 "$STATE/pki/$3.crt")" "$f" && grep -qF "$(base64 -w0 "$STATE/pki/ca.crt")" "$f"; then
+    return 0
+  fi
+  rm -f "$f.tmp"
   "$KUBECTL" config set-cluster goapp-local --kubeconfig "$f.tmp" --embed-certs \
     --certificate-authority "$STATE/pki/ca.crt" --server "https://127.0.0.1:$K8S_API_PORT" >/dev/null
   "$KUBECTL" config set-credentials "$2" --kubeconfig "$f.tmp" --embed-certs \
@@ -287,11 +608,38 @@ kubeconfig() { # file user cert-name
 
 new_ca() { # name CN
   local d="$STATE/pki"
-  [[ -f $d/$1.crt ]] && return 0
+  if [[ -f $d/$1.crt ]]; then
+    openssl x509 -in "$d/$1.crt" -noout -checkend $((RENEW_DAYS * 86400)) >/dev/null 2>&1 && return 0
+    log "renewing CA $1$(expiry_note "$d/$1.crt"); every certificate it signed is re-issued"
+    rm -f "$d/$1.key"
+  fi
   openssl genrsa -out "$d/$1.key" 2048 2>/dev/null
   openssl req -x509 -new -key "$d/$1.key" -subj "/CN=$2" -days 3650 -sha256 \
     -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
     -out "$d/$1.crt"
+}
+
+# Secrets at rest: secretbox (XSalsa20-Poly1305) with a random 32-byte key that never leaves the
+# state directory; identity only reads Secrets written before encryption was turned on.
+encryption_config() {
+  local f="$STATE/pki/encryption-config.yaml"
+  [[ -f $f ]] && return 0
+  (
+    umask 077
+    cat >"$f.tmp" <<EOF
+apiVersion: apiserver.config.k8s.io/v1
+kind: EncryptionConfiguration
+resources:
+  - resources: [secrets]
+    providers:
+      - secretbox:
+          keys:
+            - name: key1
+              secret: $(head -c 32 /dev/urandom | base64 -w0)
+      - identity: {}
+EOF
+  )
+  mv "$f.tmp" "$f"
 }
 
 setup_pki() {
@@ -302,6 +650,13 @@ setup_pki() {
   # Front-proxy CA, as kubeadm sets up: the API server's request-header authentication, which
   # the controller-manager and scheduler look up at start (and API aggregation uses).
   new_ca front-proxy-ca goapp-local-front-proxy-ca
+  # etcd trusts only certificates of its own CA: a client certificate of the cluster CA (any
+  # Kubernetes user) cannot talk to etcd.
+  new_ca etcd-ca goapp-local-etcd-ca
+  cert etcd-server etcd "" "DNS:localhost,IP:127.0.0.1" peer etcd-ca
+  cert apiserver-etcd-client kube-apiserver-etcd-client "" "" client etcd-ca
+  # For this script's health check and for reading etcd directly (root only).
+  cert etcd-healthcheck-client goapp-etcd-healthcheck "" "" client etcd-ca
   cert front-proxy-client front-proxy-client "" "" client front-proxy-ca
   cert apiserver kube-apiserver "" \
     "DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:$NODE_IP,IP:$SERVICE_API_IP" server
@@ -314,10 +669,12 @@ setup_pki() {
   cert kube-proxy system:kube-proxy "" ""
   cert provisioner goapp:local-volume-provisioner "" ""
   cert coredns system:coredns "" ""
+  cert kube-router goapp:kube-router "" ""
   if [[ ! -f $d/sa.key ]]; then
     openssl genrsa -out "$d/sa.key" 2048 2>/dev/null
     openssl rsa -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
   fi
+  encryption_config
   kubeconfig kubeconfig goapp-admin admin
   kubeconfig controller-manager.kubeconfig system:kube-controller-manager controller-manager
   kubeconfig scheduler.kubeconfig system:kube-scheduler scheduler
@@ -325,6 +682,32 @@ setup_pki() {
   kubeconfig kube-proxy.kubeconfig system:kube-proxy kube-proxy
   kubeconfig provisioner.kubeconfig goapp:local-volume-provisioner provisioner
   kubeconfig coredns.kubeconfig system:coredns coredns
+  kubeconfig kube-router.kubeconfig goapp:kube-router kube-router
+}
+
+# The state directory is root's; the cluster's group may enter it and read config/, each
+# unprivileged component owns its home (copies of its credentials) and its data directory.
+setup_ownership() {
+  local c user home f copy
+  chown "root:$CLUSTER_GROUP" "$STATE" "$STATE/home"; chmod 750 "$STATE" "$STATE/home"
+  for c in "${UNPRIVILEGED[@]}"; do
+    user=$(user_of "$c"); home=$(home_of "$c")
+    mkdir -p "$home"; chown "$user:$CLUSTER_GROUP" "$home"; chmod 700 "$home"
+    for f in $(creds_of "$c"); do
+      copy="$home/${f##*/}"
+      if ! cmp -s "$STATE/$f" "$copy"; then
+        install -m 600 -o "$user" -g "$CLUSTER_GROUP" "$STATE/$f" "$copy.tmp"; mv "$copy.tmp" "$copy"
+      fi
+      chown "$user:$CLUSTER_GROUP" "$copy"; chmod 600 "$copy"
+    done
+  done
+  own_tree "$STATE/etcd" "$(user_of etcd)"
+  own_tree "$STATE/registry" "$(user_of registry)"
+}
+
+own_tree() { # dir user: data written by an earlier run as root changes hands once
+  [[ $(stat -c %U "$1") == "$2" ]] || chown -R "$2:$CLUSTER_GROUP" "$1"
+  chmod 700 "$1"
 }
 
 # ---------------------------------------------------------------- configuration
@@ -334,15 +717,17 @@ render() { # template destination
   STATE=$STATE CONTAINERD_SOCK=$CONTAINERD_SOCK PAUSE_IMAGE=$PAUSE_IMAGE K8S_REGISTRY=$K8S_REGISTRY \
   BRIDGE=$BRIDGE POD_CIDR=$POD_CIDR NODE_IP=$NODE_IP SERVICE_CIDR=$SERVICE_CIDR NODE_NAME=$NODE_NAME \
   K8S_STORAGE_CLASS=$K8S_STORAGE_CLASS PROVISIONER_NAME=$PROVISIONER_NAME COREDNS_READY_PORT=$COREDNS_READY_PORT \
-    envsubst '${STATE} ${CONTAINERD_SOCK} ${PAUSE_IMAGE} ${K8S_REGISTRY} ${BRIDGE} ${POD_CIDR} ${NODE_IP} ${SERVICE_CIDR} ${NODE_NAME} ${K8S_STORAGE_CLASS} ${PROVISIONER_NAME} ${COREDNS_READY_PORT}' \
+  KUBELET_PORT=$KUBELET_PORT \
+    envsubst '${STATE} ${CONTAINERD_SOCK} ${PAUSE_IMAGE} ${K8S_REGISTRY} ${BRIDGE} ${POD_CIDR} ${NODE_IP} ${SERVICE_CIDR} ${NODE_NAME} ${K8S_STORAGE_CLASS} ${PROVISIONER_NAME} ${COREDNS_READY_PORT} ${KUBELET_PORT}' \
     <"$1" >"$2.tmp"
   mv "$2.tmp" "$2"
 }
 
 write_configs() {
-  mkdir -p "$STATE"/{config,logs,run,etcd,registry,volumes,kubelet,cni/net.d,cni/ipam} \
+  mkdir -p "$STATE"/{config,logs,run,etcd,registry,volumes,kubelet,pod-logs,home,cni/net.d,cni/ipam} \
     "$STATE/containerd/certs.d/$K8S_REGISTRY" "$STATE/containerd/certs.d/_default"
-  chmod 700 "$STATE/etcd"
+  # Only root's processes use these.
+  chmod 700 "$STATE"/{logs,run,volumes,kubelet,pod-logs,cni,containerd}
   local c="$tools/config"
   render "$c/containerd.toml" "$STATE/config/containerd.toml"
   render "$c/registry-hosts.toml" "$STATE/containerd/certs.d/$K8S_REGISTRY/hosts.toml"
@@ -352,8 +737,10 @@ write_configs() {
   render "$c/kube-proxy.yaml" "$STATE/config/kube-proxy.yaml"
   render "$c/registry.yml" "$STATE/config/registry.yml"
   render "$c/Corefile" "$STATE/config/Corefile"
+  render "$c/authentication.yaml" "$STATE/config/authentication.yaml"
   render "$tools/manifests/storage.yaml" "$STATE/config/storage.yaml"
   render "$tools/manifests/dns.yaml" "$STATE/config/dns.yaml"
+  render "$tools/manifests/netpol.yaml" "$STATE/config/netpol.yaml"
 }
 
 import_pause_image() {
@@ -374,6 +761,28 @@ push_pause_image() {
   "$NODE_BIN/ociimage" -binary "$NODE_BIN/pause" -path /pause -tag "$PAUSE_IMAGE" -user 65535:65535 -push
 }
 
+etcd_healthy() {
+  local d="$STATE/pki"
+  curl -fsS --cacert "$d/etcd-ca.crt" --cert "$d/etcd-healthcheck-client.crt" --key "$d/etcd-healthcheck-client.key" \
+    "https://$ETCD_CLIENT/health"
+}
+
+# Secrets written before encryption at rest was turned on are rewritten once, encrypted.
+encrypt_existing_secrets() {
+  local marker="$STATE/pki/encryption-config.applied"
+  cmp -s "$marker" "$STATE/pki/encryption-config.yaml" && return 0
+  local existing; existing=$(kc get secrets --all-namespaces -o json)
+  if grep -q '"kind": "Secret"' <<<"$existing"; then
+    log "rewriting existing Secrets so that etcd holds them encrypted"
+    kc replace -f - >/dev/null <<<"$existing"
+  fi
+  install -m 600 "$STATE/pki/encryption-config.yaml" "$marker"
+}
+
+netpol_ready() {
+  ipt -S KUBE-ROUTER-FORWARD >/dev/null && ipt -S FORWARD | grep -q -- '-j KUBE-ROUTER-FORWARD'
+}
+
 # ---------------------------------------------------------------- verbs
 
 node_ready_since() { # RFC 3339 UTC time
@@ -382,38 +791,56 @@ node_ready_since() { # RFC 3339 UTC time
   [[ ${ready%% *} == True && ! ${ready#* } < $1 ]]
 }
 
+# A failed `up` stops what it started, so it never leaves a half-started cluster behind (what ran
+# before it keeps running).
+on_up_exit() {
+  local rc=$?
+  ((rc != 0)) && [[ -n ${STARTED_NOW// /} ]] || return "$rc"
+  log "up failed: stopping what it started:${STARTED_NOW//  / }"
+  # shellcheck disable=SC2086 # a list of component names
+  stop_components $STARTED_NOW || true
+  exit "$rc"
+}
+
 cmd_up() {
   local started; started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   ensure_root
+  whole_seconds CLUSTER_UP_TIMEOUT "$UP_TIMEOUT"
+  take_lock up
+  trap on_up_exit EXIT
   ensure_packages
   "$tools/build.sh" all
   load_bins
   PAUSE_IMAGE="$K8S_REGISTRY/goapp/pause:$(basename "$(dirname "$NODE_BIN")" | sed 's/^node-//')"
   mkdir -p "$STATE"
-  exec 9>"$STATE/.lock"; flock -w 600 9 || die "another cluster.sh holds $STATE/.lock"
   check_ports_free
+  ensure_accounts
   setup_host_network
   write_configs
+  grant_traverse
   setup_pki
+  setup_ownership
 
   start registry
   start etcd
   start containerd
   wait_for "registry on $K8S_REGISTRY" 30 curl -fsS "http://$K8S_REGISTRY/v2/"
-  wait_for etcd 60 curl -fsS "http://$ETCD_CLIENT/health"
+  wait_for etcd 60 etcd_healthy
   wait_for containerd 60 ctr --address "$CONTAINERD_SOCK" version
   import_pause_image
   push_pause_image
 
   start kube-apiserver
   wait_for kube-apiserver 120 kc get --raw /readyz
+  encrypt_existing_secrets
   start api-bridge
   start kube-controller-manager
   start kube-scheduler
   start kubelet
   start kube-proxy
-  # RBAC first, so the provisioner and CoreDNS never start without their permissions.
-  kc apply --server-side --force-conflicts -f "$STATE/config/storage.yaml" -f "$STATE/config/dns.yaml" >/dev/null
+  # RBAC first, so the provisioner, CoreDNS and kube-router never start without their permissions.
+  kc apply --server-side --force-conflicts -f "$STATE/config/storage.yaml" -f "$STATE/config/dns.yaml" \
+    -f "$STATE/config/netpol.yaml" >/dev/null
   start provisioner
   start coredns
 
@@ -422,10 +849,14 @@ cmd_up() {
   # only a status that it reported since then counts.
   [[ $STARTED_NOW == *" kubelet "* ]] || started=0
   wait_for "node $NODE_NAME Ready (see $STATE/logs/kubelet.log)" "$UP_TIMEOUT" node_ready_since "$started"
+  # kube-router reads the node object at start.
+  start kube-router
+  wait_for "network policy controller (see $STATE/logs/kube-router.log)" 60 netpol_ready
   wait_for "default StorageClass $K8S_STORAGE_CLASS" 60 kc get storageclass "$K8S_STORAGE_CLASS"
   wait_for "cluster DNS" 60 curl -fsS "http://127.0.0.1:$COREDNS_READY_PORT/ready"
   local c
   for c in "${COMPONENTS[@]}"; do running "$c" || die "$c exited; see $STATE/logs/$c.log"; done
+  trap - EXIT
   log "cluster is up: KUBECONFIG=$KUBECONFIG_PATH registry=$K8S_REGISTRY storageClass=$K8S_STORAGE_CLASS"
 }
 
@@ -445,53 +876,91 @@ kill_pod_tasks() {
   wait
 }
 
+# A sandbox created while the kubelet stopped can outlive containerd: its shim (named by our
+# containerd's socket) and the processes under it are killed by pid.
+kill_leftover_shims() {
+  local pid child
+  for pid in $(pgrep -f -- "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" || true); do
+    for child in $(pgrep -P "$pid" || true); do kill -KILL "$child" 2>/dev/null || true; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+}
+
+stop_components() { # components...: stopped in a safe order (agents, control plane, pods, runtime, data)
+  local c
+  local -a agents=() control=() base=()
+  for c in kube-router coredns provisioner kube-proxy kubelet kube-scheduler kube-controller-manager; do
+    in_list "$c" "$@" && agents+=("$c")
+  done
+  for c in kube-apiserver api-bridge; do in_list "$c" "$@" && control+=("$c"); done
+  for c in containerd etcd registry; do in_list "$c" "$@" && base+=("$c"); done
+  # Control plane and node agents first (the kubelet must not restart the pods we stop), then
+  # the pods, then the runtime and storage.
+  stop_group "${agents[@]}"
+  stop_group "${control[@]}"
+  if in_list containerd "$@" || in_list kubelet "$@"; then kill_pod_tasks; fi
+  stop_group "${base[@]}"
+  ! in_list containerd "$@" || kill_leftover_shims
+}
+
 cmd_stop() {
   ensure_root
   [[ -d $STATE ]] || { log "no cluster state in $STATE: nothing to stop"; return 0; }
+  take_lock stop
   load_bins
-  exec 9>"$STATE/.lock"; flock -w 600 9 || die "another cluster.sh holds $STATE/.lock"
-  # Control plane and node agents first (the kubelet must not restart the pods we stop), then
-  # the pods, then the runtime and storage.
-  stop_group coredns provisioner kube-proxy kubelet kube-scheduler kube-controller-manager
-  stop_group kube-apiserver api-bridge
-  kill_pod_tasks
-  stop_group containerd etcd registry
+  stop_components "${COMPONENTS[@]}"
   log "cluster stopped; data kept in $STATE"
 }
 
-# kube-proxy --cleanup leaves the kubelet's own chains (KUBE-FIREWALL, canaries) behind.
-remove_kube_chains() {
+# The cluster's iptables chains: the KUBE-* chains of its kubelet, kube-proxy and kube-router and
+# this script's GOAPP-* chains, with the rules that jump to them. No other chain is touched.
+remove_cluster_chains() {
   local ipt t rule chain
   for ipt in iptables ip6tables; do
     command -v "$ipt" >/dev/null || continue
     for t in filter nat mangle; do
-      "$ipt-save" -t "$t" 2>/dev/null | grep -E '^-A [A-Z-]+ .*-j KUBE-' | grep -v '^-A KUBE-' |
-        while read -r rule; do eval "$ipt -t $t -D ${rule#-A }" 2>/dev/null || true; done || true
-      "$ipt-save" -t "$t" 2>/dev/null | sed -n 's/^:\(KUBE-[^ ]*\) .*/\1/p' | while read -r chain; do
-        "$ipt" -t "$t" -F "$chain" 2>/dev/null || true
+      "$ipt-save" -t "$t" 2>/dev/null | grep -E '^-A [A-Za-z0-9_-]+ .*-j (KUBE|GOAPP)-' | grep -Ev '^-A (KUBE|GOAPP)-' |
+        while read -r rule; do eval "$ipt -w 10 -t $t -D ${rule#-A }" 2>/dev/null || true; done || true
+      "$ipt-save" -t "$t" 2>/dev/null | sed -En 's/^:((KUBE|GOAPP)-[^ ]*) .*/\1/p' | while read -r chain; do
+        "$ipt" -w 10 -t "$t" -F "$chain" 2>/dev/null || true
       done || true
-      "$ipt-save" -t "$t" 2>/dev/null | sed -n 's/^:\(KUBE-[^ ]*\) .*/\1/p' | while read -r chain; do
-        "$ipt" -t "$t" -X "$chain" 2>/dev/null || true
+      "$ipt-save" -t "$t" 2>/dev/null | sed -En 's/^:((KUBE|GOAPP)-[^ ]*) .*/\1/p' | while read -r chain; do
+        "$ipt" -w 10 -t "$t" -X "$chain" 2>/dev/null || true
       done || true
     done
   done
-  # kube-proxy turned this on for loopback NodePorts; with its guard chain gone, turn it off.
-  sysctl -qw net.ipv4.conf.all.route_localnet=0
+  # kube-router's address sets, once no rule refers to them.
+  command -v ipset >/dev/null || return 0
+  ipset list -n 2>/dev/null | grep -E '^KUBE-(SRC|DST)-' | while read -r chain; do
+    ipset destroy "$chain" 2>/dev/null || log "could not destroy ipset $chain"
+  done || true
+}
+
+# The kubelet's cgroups (kubepods and its QoS classes), empty once every pod is gone.
+remove_pod_cgroups() {
+  local d
+  for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
+    [[ -d $d ]] || continue
+    find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || log "could not remove cgroup $d"
+  done
 }
 
 cmd_delete() {
   ensure_root
   if [[ ! -d $STATE ]] && ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+    remove_own_policy_rc_d
     log "no cluster to delete"; return 0
   fi
-  if [[ -d $STATE ]]; then cmd_stop; fi
+  take_lock delete
   load_bins
+  if [[ -d $STATE ]]; then stop_components "${COMPONENTS[@]}"; fi
   # Network namespaces of pods: the ones holding an address of our pod range.
   local ns m
   for ns in /var/run/netns/cni-*; do
     [[ -e $ns ]] || continue
     if ip netns exec "$(basename "$ns")" ip -4 -o addr 2>/dev/null | grep -q " ${NODE_IP%.*}\."; then
-      umount "$ns" 2>/dev/null || true; rm -f "$ns"
+      while mountpoint -q "$ns"; do umount "$ns" 2>/dev/null || umount -l "$ns" || break; done
+      rm -f "$ns" 2>/dev/null || log "could not remove $ns (mounted elsewhere?)"
     fi
   done
   # Mounts left by kubelet volumes and container root filesystems, deepest first.
@@ -499,13 +968,20 @@ cmd_delete() {
     umount "$m" 2>/dev/null || umount -l "$m" || true
   done
   [[ ! -x $KUBE_BIN/kube-proxy ]] || "$KUBE_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
-  remove_kube_chains
+  remove_cluster_chains
   ! ip link show "$BRIDGE" >/dev/null 2>&1 || ip link del "$BRIDGE"
+  remove_pod_cgroups
   if awk -v s="$STATE/" 'index($2, s) == 1 {f=1} END {exit !f}' /proc/self/mounts; then
     die "mounts under $STATE remain; not removing it"
   fi
+  restore_sysctls
+  remove_node_leftovers
+  remove_created_dirs
+  revoke_traverse
+  remove_accounts
+  remove_own_policy_rc_d
   rm -rf "$STATE"
-  log "cluster deleted (binaries stay cached in $CACHE/k8s)"
+  log "cluster deleted and the host restored (binaries stay cached in $CACHE/k8s)"
 }
 
 cmd_status() {

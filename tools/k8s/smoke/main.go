@@ -1,7 +1,10 @@
-// Command smoke is the workload of the local cluster's smoke test (tools/k8s/smoke-test.sh),
-// packed FROM scratch and pulled from the local registry. As a server it proves that the pod
-// can write to its volume under the pod's uid; `smoke resolve NAME` proves cluster DNS and
-// `smoke apiversion` that a pod reaches the API server through the kubernetes Service.
+// Command smoke is the workload of the local cluster's tests (tools/k8s/smoke-test.sh and the
+// NetworkPolicy test), packed FROM scratch and pulled from the local registry. As a server it
+// proves that the pod can write to its volume under the pod's uid; `smoke resolve NAME` proves
+// cluster DNS and `smoke apiversion` that a pod reaches the API server through the kubernetes
+// Service. `smoke wait` idles until stopped, so that a test can `kubectl exec` the probes
+// `smoke connect HOST:PORT` (a TCP connection) and `smoke get URL` (an HTTP GET) from a pod's
+// network namespace; both exit 1 when the peer cannot be reached.
 package main
 
 import (
@@ -18,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -45,8 +49,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if len(args) == 1 && args[0] == "apiversion" {
 		return apiVersion(ctx, getenv, stdout)
 	}
+	if len(args) == 1 && args[0] == "wait" {
+		<-ctx.Done()
+		return nil
+	}
+	if len(args) == 2 && args[0] == "connect" {
+		return connect(ctx, args[1], stdout)
+	}
+	if len(args) == 2 && args[0] == "get" {
+		return get(ctx, args[1], stdout)
+	}
 	if len(args) != 0 {
-		return errors.New("usage: smoke | smoke resolve NAME | smoke apiversion")
+		return errors.New("usage: smoke | smoke resolve NAME | smoke apiversion | smoke wait | smoke connect HOST:PORT | smoke get URL")
 	}
 	dataDir := getenv("DATA_DIR")
 	if dataDir == "" {
@@ -79,11 +93,49 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return nil
 }
 
+// probeTimeout bounds each probe: a port that a network policy drops never answers.
+const probeTimeout = 3 * time.Second
+
+func connect(ctx context.Context, addr string, stdout io.Writer) error {
+	conn, err := (&net.Dialer{Timeout: probeTimeout}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	fmt.Fprintln(stdout, "connected to", addr)
+	return nil
+}
+
+func get(ctx context.Context, url string, stdout io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d %s\n", resp.StatusCode, body)
+	return nil
+}
+
 // apiVersion asks the API server for its version the way in-cluster clients reach it: the
-// kubernetes Service's address from the environment, verified against the mounted cluster CA.
+// kubernetes Service's address from the environment, verified against the mounted cluster CA,
+// with the pod's service account token (the API server refuses anonymous requests).
 func apiVersion(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	const saDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 	caPEM, err := os.ReadFile(filepath.Join(saDir, "ca.crt"))
+	if err != nil {
+		return err
+	}
+	token, err := os.ReadFile(filepath.Join(saDir, "token"))
 	if err != nil {
 		return err
 	}
@@ -103,6 +155,7 @@ func apiVersion(ctx context.Context, getenv func(string) string, stdout io.Write
 	if err != nil {
 		return err
 	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
