@@ -270,7 +270,7 @@ def get_status(port: int, path: str, headers: Mapping[str, str]) -> int | None:
         response = connection.getresponse()
         response.read()
         return response.status
-    except OSError:
+    except (OSError, http.client.HTTPException):
         return None
     finally:
         connection.close()
@@ -395,6 +395,11 @@ def measure(
                 for count in counts:
                     client.send(count - client.sent)
                     run.vgdb(f"dump {dump_hint(count)}")
+            except (OSError, http.client.HTTPException) as error:
+                # The server went away: valgrind's log says why (callgrind's assertion, for one).
+                raise MeasurementError(
+                    f"GET {path} failed after {client.sent} requests: {error!r}\n{run.log_tail()}"
+                ) from error
             finally:
                 client.close()
         finally:
@@ -402,7 +407,7 @@ def measure(
         files = sorted(work.glob("callgrind.out*"))
         if keep is not None:
             keep.mkdir(parents=True, exist_ok=True)
-            for file in files:
+            for file in [*files, work / "valgrind.log"]:
                 shutil.copy2(file, keep / file.name)
         return measurement(read_dumps(files), counts)
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.server
 import math
 import os
+import re
 import subprocess
 import threading
 import time
@@ -252,13 +253,15 @@ GOAPP_TIMEOUT_FLAGS = [
 def build(tmp_path_factory: pytest.TempPathFactory, module: str, name: str) -> Path:
     """A server binary built as the benchmark builds it (static, stripped, trimpath)."""
     out = tmp_path_factory.mktemp(name) / name
-    subprocess.run(
+    done = subprocess.run(
         ["nice", "-n", "10", "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out), "."],
         cwd=REPO_ROOT / module,
         env=os.environ | {"CGO_ENABLED": "0"},
-        check=True,
+        check=False,
         capture_output=True,
+        text=True,
     )
+    assert done.returncode == 0, f"go build in {module} failed:\n{done.stderr[-2000:]}"
     return out
 
 
@@ -333,3 +336,10 @@ def test_the_tutorial_peer_answers_what_goapp_answers(tutorial: Path, tmp_path: 
         server.wait(timeout=10)
     # gin.Default()'s access log goes to stdout, the stream where goapp writes its access lines.
     assert '"/hello"' in (tmp_path / "stdout").read_text()
+
+
+@pytest.mark.bench
+def test_a_server_that_does_not_start_is_reported_with_its_exit() -> None:
+    assert re.fullmatch(r"\d+\.\d+\.\d+", callgrind.valgrind_version())
+    with pytest.raises(callgrind.MeasurementError, match=r"the server exited \(1\) at start"):
+        callgrind.measure(["false"], start_timeout_s=60)
