@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // slogReference is the line slog's JSON handler writes for r: what every other goapp line looks like, and what
@@ -108,10 +110,31 @@ func TestAccessLogWritesEnabledLinesWhole(t *testing.T) {
 	}
 }
 
+// appendString's shortcut for plain ASCII must not change a byte of jsontext's quoting.
+func quotesLikeJSONText(t testing.TB, s string) {
+	t.Helper()
+	want, _ := jsontext.AppendQuote([]byte("x"), s)
+	if got := appendString([]byte("x"), s); !bytes.Equal(got, want) {
+		t.Fatalf("appendString(%q) = %q; jsontext.AppendQuote gives %q", s, got, want)
+	}
+}
+
+func TestStringsAreQuotedLikeJSONText(t *testing.T) {
+	for b := range 256 {
+		quotesLikeJSONText(t, "a"+string([]byte{byte(b)})+"z")
+	}
+	for _, s := range []string{"", "2SZLQGW3QHE7ZMMHRCTJMEV4BB", "/notes/:name", " ~", "a\"b", `\`, "\u2028", "é", "\xff"} {
+		quotesLikeJSONText(t, s)
+	}
+}
+
 func FuzzAccessLine(f *testing.F) {
 	f.Add("2SZLQGW3QHE7ZMMHRCTJMEV4BB", "GET", "/notes/:name", "/notes/a", 200, int64(41235), 29, "10.0.3.17")
 	f.Add("", "PUT", "unmatched", "/a\"b\\\n\x00\xff\u2028", 599, int64(-1), -5, "::1")
 	f.Fuzz(func(t *testing.T, id, method, route, path string, status int, latency int64, size int, ip string) {
+		for _, s := range []string{id, method, route, path, ip} {
+			quotesLikeJSONText(t, s)
+		}
 		sameAsSlog(t, slog.LevelInfo, Request{Time: time.Unix(0, latency).UTC(), ID: id, Method: method, Route: route,
 			Path: path, Status: status, Latency: time.Duration(latency), Bytes: size, ClientIP: ip})
 	})
