@@ -3,8 +3,9 @@ machine is shared and noisy; absolute numbers are recorded but never claimed.
 
     python -m bench.run [all]      setup, then every part below, then the report
     python -m bench.run setup      install the pinned tools (wrk, benchstat, the chart's venv); idempotent
-    python -m bench.run service    wrk: goapp /hello vs a bare net/http baseline (and bare Gin, and net/http with
-                                   goapp's server deadlines); notes GET and PUT
+    python -m bench.run service    wrk: goapp /hello vs the tutorial's server, a bare net/http baseline, bare Gin and
+                                   net/http with goapp's server deadlines; notes GET and PUT; instructions per
+                                   request of each under callgrind
     python -m bench.run image      image size vs stripped binary; warm rebuild vs cold build
     python -m bench.run engine     render-mode preview of dev vs a one-resource floor; 1, 5, 20 services; unit suite
     python -m bench.run cluster    warm `make up`; rollout of a config change on the local cluster
@@ -15,8 +16,10 @@ Each part rewrites only its own bench/data/<part>.tsv (one line per measurement:
 unit) and bench/data/<part>.status ("measured" or "not measured: <reason>"), so one part can be re-run alone and
 the report still shows the others. A part whose dependency is missing records why and the run goes on.
 
-Knobs (environment): BENCH_RUNS (default 5, at least 5 for published figures), BENCH_DURATION (wrk run, default
-10s), BENCH_WARMUP (default 2s), BENCH_CONNECTIONS (default 64), BENCH_IMAGE_RUNS (default BENCH_RUNS),
+Knobs (environment): BENCH_RUNS (default 5, at least 5 for published figures), BENCH_SERVICE_RUNS (the service's
+wrk rounds, default 7), BENCH_CALLGRIND_ROUNDS (default 3) and BENCH_CALLGRIND_REQUESTS (the two request counts
+whose instruction difference is measured, default 1000,21000), BENCH_DURATION (wrk run, default 10s),
+BENCH_WARMUP (default 2s), BENCH_CONNECTIONS (default 64), BENCH_IMAGE_RUNS (default BENCH_RUNS),
 BENCH_CLIENT_CPU / BENCH_SERVER_CPU (default 0 / 1), BENCH_GO_COUNT (default 6) and BENCH_GO_BENCHTIME (default
 1s) for the Go benchmarks, BENCH_OUT (default bench/: where data/, results.md, latency.png and go-bench.txt are
 written; tests/test_bench.py points it at a temporary directory).
@@ -44,14 +47,15 @@ from pathlib import Path
 
 import yaml
 
-from bench import parsers
+from bench import callgrind, parsers
 from ops import project
 from ops.engine import Engine, EngineError
-from ops.toolchain import ToolchainError, bootstrap
+from ops.toolchain import Toolchain, ToolchainError, bootstrap
 
 REPO = project.REPO_ROOT
 PARTS = ("service", "image", "engine", "cluster", "go")
 SERVICE_ORDER = (
+    "tutorial-hello",
     "baseline-hello",
     "timeouts-hello",
     "gin-hello",
@@ -85,6 +89,9 @@ class NotMeasured(RuntimeError):
 @dataclass(frozen=True)
 class Knobs:
     runs: int = 5
+    service_runs: int = 7
+    callgrind_rounds: int = 3
+    callgrind_requests: tuple[int, ...] = (1000, 21000)
     image_runs: int = 5
     duration: str = "10s"
     warmup: str = "2s"
@@ -114,8 +121,15 @@ class Knobs:
             return text
 
         runs = integer("BENCH_RUNS", 5, 1)
+        try:
+            requests = callgrind.parse_requests(environ.get("BENCH_CALLGRIND_REQUESTS", "1000,21000"))
+        except callgrind.MeasurementError as error:
+            raise KnobError(f"BENCH_CALLGRIND_REQUESTS: {error}") from None
         return cls(
             runs=runs,
+            service_runs=integer("BENCH_SERVICE_RUNS", 7, 1),
+            callgrind_rounds=integer("BENCH_CALLGRIND_ROUNDS", 3, 1),
+            callgrind_requests=requests,
             image_runs=integer("BENCH_IMAGE_RUNS", runs, 1),
             duration=matching("BENCH_DURATION", "10s", r"\d+[smh]", "a wrk duration such as 10s"),
             warmup=matching("BENCH_WARMUP", "2s", r"\d+[smh]", "a wrk duration such as 2s"),
@@ -240,7 +254,8 @@ def http_get(url: str, token: str | None = None, timeout: float = 2) -> tuple[in
 
 def setup(ctx: Context) -> None:
     pins = project.pins()
-    install_wrk(pins["BENCH_WRK_DEBIAN_VERSION"])
+    install_debian("wrk", pins["BENCH_WRK_DEBIAN_VERSION"])
+    install_debian("valgrind", pins["BENCH_VALGRIND_DEBIAN_VERSION"])
     install_benchstat(ctx, pins["BENCH_BENCHSTAT_VERSION"])
     install_venv(ctx, pins["BENCH_MATPLOTLIB_VERSION"])
 
@@ -250,17 +265,17 @@ def debian_version(package: str) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
-def install_wrk(version: str) -> None:
-    if debian_version("wrk") == version:
+def install_debian(package: str, version: str) -> None:
+    if debian_version(package) == version:
         return
-    log(f"installing Debian's wrk {version}")
+    log(f"installing Debian's {package} {version}")
     apt = ["apt-get", "-o", "DPkg::Lock::Timeout=600"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [*apt, "install", "-y", "--no-install-recommends", f"wrk={version}"]
+    install = [*apt, "install", "-y", "--no-install-recommends", f"{package}={version}"]
     if subprocess.run(install, env=env, stdout=sys.stderr, check=False).returncode != 0:
         subprocess.run([*apt, "update"], env=env, stdout=sys.stderr, check=False)
         if subprocess.run(install, env=env, stdout=sys.stderr, check=False).returncode != 0:
-            raise PartFailed(f"cannot install wrk={version} from Debian (see apt-cache policy wrk)")
+            raise PartFailed(f"cannot install {package}={version} from Debian (see apt-cache policy {package})")
 
 
 def benchstat_path(ctx: Context) -> Path:
@@ -340,6 +355,7 @@ def machine(ctx: Context) -> None:
         "os": os_name[1] if os_name else "unknown",
         "go": out(["go", "env", "GOVERSION"], "missing"),
         "wrk": debian_version("wrk") or "missing",
+        "valgrind": debian_version("valgrind") or "missing",
         "benchstat": f"golang.org/x/perf {pins['BENCH_BENCHSTAT_VERSION']}",
         "matplotlib": pins["BENCH_MATPLOTLIB_VERSION"],
         "docker": out(["docker", "version", "--format", "{{.Server.Version}}"], "not running"),
@@ -372,6 +388,7 @@ def subjects(token: str) -> dict[str, Subject]:
         "gin-hello": Subject("gin", "/hello", get),
         "goapp-notes-get": Subject("goapp", "/notes/bench", {**get, "BENCH_TOKEN": token}),
         "goapp-notes-put": Subject("goapp", "/notes/bench-", {**put, "BENCH_TOKEN": token}),
+        "tutorial-hello": Subject("tutorial", "/hello", get),
     }
 
 
@@ -398,16 +415,46 @@ class Service:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.token = f"bench-{secrets.token_hex(16)}"
-        self.binaries = {"goapp": ctx.work / "goapp", "baseline": ctx.work / "baseline"}
+        self.binaries = {
+            "goapp": ctx.work / "goapp",
+            "baseline": ctx.work / "baseline",
+            "tutorial": ctx.work / "tutorial",
+        }
 
     def build(self) -> None:
-        log("building goapp and the baseline")
+        log("building goapp, the baseline and the tutorial's server")
         build = ["nice", "-n", "10", "go", "build", "-trimpath", "-ldflags", "-s -w", "-o"]
         env = {**os.environ, "CGO_ENABLED": "0"}
-        self.ctx.run("build-goapp", [*build, str(self.binaries["goapp"]), "."], cwd=REPO / "goapp", env=env)
-        self.ctx.run(
-            "build-baseline", [*build, str(self.binaries["baseline"]), "."], cwd=REPO / "bench" / "baseline", env=env
-        )
+        sources = {
+            "goapp": REPO / "goapp",
+            "baseline": REPO / "bench" / "baseline",
+            "tutorial": REPO / "bench" / "tutorial",
+        }
+        for name, source in sources.items():
+            self.ctx.run(f"build-{name}", [*build, str(self.binaries[name]), "."], cwd=source, env=env)
+
+    def goapp_env(self, kind: str, data_dir: Path, port: str) -> dict[str, str]:
+        """goapp as shipped (info-level JSON access log, here to /dev/null), except no drain on stop; the quiet
+        variant only raises LOG_LEVEL to warn, which drops the per-request access log line."""
+        return {
+            "GOMAXPROCS": "1",
+            "HOST": "127.0.0.1",
+            "PORT": port,
+            "DATA_DIR": str(data_dir),
+            "SHUTDOWN_DRAIN": "0s",
+            "NOTES_TOKEN": self.token,
+            **timeouts_as_env(),
+            "LOG_LEVEL": "warn" if kind == "goapp-quiet" else "info",
+        }
+
+    def floor_argv(self, kind: str, address: str) -> list[str]:
+        """The same binary is every floor: bare net/http (with goapp's server deadlines for the timeouts subject),
+        or a bare Gin engine (no middleware); the tutorial's program is its own."""
+        if kind == "tutorial":
+            return [str(self.binaries["tutorial"]), "-addr", address]
+        router = "gin" if kind == "gin" else "nethttp"
+        flags = timeouts_as_flags() if kind == "timeouts" else []
+        return [str(self.binaries["baseline"]), "-addr", address, "-router", router, *flags]
 
     def start(self, kind: str, run: int) -> Server:
         port = free_port()
@@ -415,28 +462,12 @@ class Service:
         if kind in ("goapp", "goapp-quiet"):
             data_dir = self.ctx.work / f"data-{run}"
             data_dir.mkdir(exist_ok=True)
-            # Settings as shipped (info-level JSON access log, here to /dev/null), except no drain on stop; the quiet
-            # variant only raises LOG_LEVEL to warn, which drops the per-request access log line.
-            env = {
-                **os.environ,
-                "GOMAXPROCS": "1",
-                "HOST": "127.0.0.1",
-                "PORT": str(port),
-                "DATA_DIR": str(data_dir),
-                "SHUTDOWN_DRAIN": "0s",
-                "NOTES_TOKEN": self.token,
-                **timeouts_as_env(),
-                "LOG_LEVEL": "warn" if kind == "goapp-quiet" else "info",
-            }
+            env = {**os.environ, **self.goapp_env(kind, data_dir, str(port))}
             command, ready = [*pin, str(self.binaries["goapp"])], "/readyz"
         else:
-            # The same binary is every floor: bare net/http (with goapp's server deadlines for the timeouts
-            # subject), or a bare Gin engine (no middleware).
             env = {**os.environ, "GOMAXPROCS": "1"}
-            router = "gin" if kind == "gin" else "nethttp"
-            flags = timeouts_as_flags() if kind == "timeouts" else []
-            command = [*pin, str(self.binaries["baseline"]), "-addr", f"127.0.0.1:{port}", "-router", router, *flags]
-            ready = "/hello"
+            command, ready = [*pin, *self.floor_argv(kind, f"127.0.0.1:{port}")], "/hello"
+        # Every server's stdout (goapp's and the tutorial's access lines) goes to the same sink, /dev/null.
         stderr = (self.ctx.work / f"{kind}.stderr").open("ab")
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
         self.ctx.started.append(process)
@@ -522,17 +553,50 @@ def service(ctx: Context) -> None:
     bench = Service(ctx)
     bench.build()
     goapp = bench.answer("goapp")
-    for kind in ("baseline", "timeouts", "gin"):
+    for kind in ("baseline", "timeouts", "gin", "tutorial"):
         if bench.answer(kind) != goapp:
             raise PartFailed(f"{kind} answers {bench.answer(kind)} but goapp answers {goapp}: make them equal")
     table = subjects(bench.token)
     # Rounds alternate the order (A B C…, then …C B A) so a drift in machine load hits every subject alike.
-    for run in range(1, knobs.runs + 1):
+    for run in range(1, knobs.service_runs + 1):
         for name in SERVICE_ORDER if run % 2 else reversed(SERVICE_ORDER):
             bench.measure(records, name, table[name], run)
     records.record("connections", "all", 0, knobs.connections, "connections")
     records.record("duration", "all", 0, knobs.duration.removesuffix("s"), "s")
+    instructions(ctx, bench, records)
     records.measured()
+
+
+INSTRUCTION_SUBJECTS = ("goapp", "goapp-quiet", "tutorial", "baseline", "timeouts", "gin")
+
+
+def instructions(ctx: Context, bench: Service, records: Records) -> None:
+    """CPU instructions per /hello under callgrind: a figure that holds still on this noisy machine (see
+    bench/callgrind.py for how it is taken without a signal reaching the server), in interleaved rounds."""
+    try:
+        version = callgrind.valgrind_version()
+    except callgrind.MeasurementError as error:
+        raise PartFailed(str(error)) from None
+    requests = ctx.knobs.callgrind_requests
+    log(f"service: instructions under valgrind {version}, requests {requests[0]} to {requests[-1]}")
+    records.record("callgrind_from", "all", 0, requests[0], "requests")
+    records.record("callgrind_to", "all", 0, requests[-1], "requests")
+    for run in range(1, ctx.knobs.callgrind_rounds + 1):
+        for kind in INSTRUCTION_SUBJECTS if run % 2 else reversed(INSTRUCTION_SUBJECTS):
+            log(f"service: instructions of {kind}, round {run}/{ctx.knobs.callgrind_rounds}")
+            if kind in ("goapp", "goapp-quiet"):
+                data_dir = ctx.work / f"callgrind-data-{kind}-{run}"
+                data_dir.mkdir()
+                argv, env, ready = [str(bench.binaries["goapp"])], bench.goapp_env(kind, data_dir, "{port}"), "/readyz"
+            else:
+                argv, env, ready = bench.floor_argv(kind, "127.0.0.1:{port}"), {"GOMAXPROCS": "1"}, None
+            try:
+                measured = callgrind.measure(
+                    argv, requests=requests, env=env, ready_path=ready, cpu=ctx.knobs.server_cpu
+                )
+            except callgrind.MeasurementError as error:
+                raise PartFailed(f"callgrind on {kind}: {error}") from None
+            records.record("instructions", f"{kind}-hello", run, f"{measured.per_request:.0f}", "instructions/request")
 
 
 # --- image ---------------------------------------------------------------------------------------------------
@@ -795,7 +859,122 @@ def cluster(ctx: Context) -> None:
         engine_.up("local")
     except EngineError as error:
         raise PartFailed(f"restoring the local stack failed: {error}") from None
+    against_kubectl(ctx, records, engine_, toolchain)
     records.measured()
+
+
+KUBECTL_NAMESPACE = "goapp-kubectl"
+KUBECTL_NODE_PORT = 30083
+
+
+def kubectl_path() -> Path:
+    printed = subprocess.run(
+        [str(REPO / "tools" / "k8s" / "build.sh"), "print-bin-dirs"], capture_output=True, text=True, check=True
+    ).stdout
+    found = re.search(r'KUBE_BIN="?([^"\n]+)', printed)
+    if not found:
+        raise PartFailed("tools/k8s/build.sh print-bin-dirs names no KUBE_BIN")
+    return Path(found[1]) / "kubectl"
+
+
+def against_kubectl(ctx: Context, records: Records, engine_: Engine, toolchain: Toolchain) -> None:
+    """What users would do instead: `kubectl apply --server-side` of the same stack's rendered manifests. A copy of
+    the local stack in its own namespace and NodePort is rendered with the digest `pulumi up` deployed and
+    applied with kubectl alone (no field manager shared with the engine's copy); then, round by round, a no-change
+    `pulumi up` against a no-change apply, and a one-line env change each way until the new pods are ready."""
+    knobs, work = ctx.knobs, ctx.work
+    kubectl = [str(kubectl_path()), "--kubeconfig", str(project.cache() / "cluster" / "kubeconfig")]
+    digest = str(engine_.outputs("local")["imageRef"]).split("@", 1)[1]
+    base = yaml.safe_load((project.STACKS_DIR / "Pulumi.local.yaml").read_text())
+    copy_dir = work / "kubectl-copy"
+    (copy_dir / "stacks").mkdir(parents=True)
+    shutil.copy(REPO / "Pulumi.yaml", copy_dir / "Pulumi.yaml")
+    shutil.copytree(REPO / "infra", copy_dir / "infra", ignore=shutil.ignore_patterns("__pycache__"))
+    (copy_dir / ".venv").symlink_to(REPO / ".venv")
+    (work / "state-kubectl").mkdir()
+    renderer = Engine(
+        copy_dir,
+        f"file://{work}/state-kubectl",
+        toolchain,
+        env={"GOAPP_IMAGE_DIGEST": digest, "GOAPP_VERSION": "bench", "GOAPP_COMMIT": "bench"},
+    )
+    stack_file = copy_dir / "stacks" / "Pulumi.local.yaml"
+
+    def render(message: str) -> Path:
+        """The copy's manifests with APP_MESSAGE = message, rendered afresh (what a kubectl pipeline re-runs)."""
+        document = dict(base)
+        config = dict(document["config"])
+        config["goapp:namespace"] = KUBECTL_NAMESPACE
+        config["goapp:service"] = {**config["goapp:service"], "nodePort": KUBECTL_NODE_PORT}
+        config["goapp:url"] = f"http://127.0.0.1:{KUBECTL_NODE_PORT}"
+        config["goapp:env"] = {**config["goapp:env"], "APP_MESSAGE": message}
+        document["config"] = config
+        stack_file.write_text(yaml.safe_dump(document))
+        out = work / "kubectl-render"
+        shutil.rmtree(out, ignore_errors=True)
+        renderer.remove("local")
+        try:
+            renderer.up("local", env={"GOAPP_RENDER_DIR": str(out)})
+        except EngineError as error:
+            raise PartFailed(f"rendering the kubectl copy failed: {error}") from None
+        return out
+
+    def apply(manifests: Path, name: str) -> None:
+        # Namespaces first, as a kubectl user lists them: kubectl applies files in the order it is given.
+        files = sorted(manifests.rglob("*.yaml"), key=lambda f: ("-namespace-" not in f.name, str(f)))
+        ctx.run(
+            name,
+            [
+                *kubectl,
+                "apply",
+                "--server-side",
+                "--field-manager",
+                "bench-kubectl",
+                *(word for f in files for word in ("-f", str(f))),
+            ],
+        )
+
+    def rolled_out(name: str) -> None:
+        ctx.run(name, [*kubectl, "rollout", "status", "-n", KUBECTL_NAMESPACE, "deployment/goapp", "--timeout=300s"])
+
+    message = "Hello from the kubectl copy! (bench 0)"
+    manifests = render(message)
+    apply(manifests, "kubectl-apply-0")
+    rolled_out("kubectl-rollout-0")
+    try:
+        for run in range(1, knobs.runs + 1):
+            log(f"cluster: no-change deployments, pulumi vs kubectl, run {run}/{knobs.runs}")
+            for tool in ("pulumi", "kubectl") if run % 2 else ("kubectl", "pulumi"):
+                start = time.monotonic()
+                if tool == "pulumi":
+                    engine_.up("local")
+                else:
+                    apply(manifests, f"kubectl-noop-{run}")
+                records.record("noop_deploy", tool, run, f"{time.monotonic() - start:.3f}", "s")
+            log(f"cluster: env change to ready, pulumi vs kubectl, run {run}/{knobs.runs}")
+            for tool in ("pulumi", "kubectl") if run % 2 else ("kubectl", "pulumi"):
+                message = f"Hello ({tool} change {run}, {int(time.time())})"
+                start = time.monotonic()
+                if tool == "pulumi":
+                    document = yaml.safe_load((project.STACKS_DIR / "Pulumi.local.yaml").read_text())
+                    document["config"]["goapp:env"]["APP_MESSAGE"] = message
+                    changed = work / "Pulumi.local.change.yaml"
+                    changed.write_text(yaml.safe_dump(document))
+                    engine_.up("local", config_file=str(changed))
+                else:
+                    manifests = render(message)
+                    rendered = time.monotonic()
+                    apply(manifests, f"kubectl-change-{run}")
+                    rolled_out(f"kubectl-change-rollout-{run}")
+                    records.record("change_render", "kubectl", run, f"{rendered - start:.3f}", "s")
+                records.record("change_to_ready", tool, run, f"{time.monotonic() - start:.3f}", "s")
+        engine_.up("local")
+    except EngineError as error:
+        raise PartFailed(f"pulumi up failed: {error}") from None
+    finally:
+        subprocess.run(
+            [*kubectl, "delete", "namespace", KUBECTL_NAMESPACE, "--wait=false"], capture_output=True, check=False
+        )
 
 
 def wait_for_message(url: str, message: str, seconds: float) -> bool:

@@ -37,6 +37,9 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = os.environ | {
         "BENCH_OUT": str(out),
         "BENCH_RUNS": "1",
+        "BENCH_SERVICE_RUNS": "1",
+        "BENCH_CALLGRIND_ROUNDS": "1",
+        "BENCH_CALLGRIND_REQUESTS": "200,1200",
         "BENCH_IMAGE_RUNS": "1",
         "BENCH_DURATION": "1s",
         "BENCH_WARMUP": "1s",
@@ -60,7 +63,11 @@ def test_every_part_run_is_measured_and_the_cluster_says_it_was_not(results: Pat
 @pytest.mark.parametrize(
     "figure",
     [
-        r"\*\*/hello requests/s, goapp ÷ baseline\*\*",
+        r"\*\*/hello requests/s, goapp ÷ the tutorial's server\*\*",
+        r"\*\*/hello requests/s, goapp ÷ net/http with goapp's deadlines\*\*",
+        r"/hello requests/s, goapp ÷ baseline \(bare net/http\)",
+        r"Instructions per /hello, goapp ÷ the tutorial's server \(lower is cheaper\)",
+        r"Instructions per /hello, goapp ÷ net/http with deadlines \(lower is cheaper\)",
         r"/hello requests/s, bare Gin \(router only, no middleware\) ÷ baseline",
         r"/hello requests/s, bare net/http with goapp's server timeouts ÷ baseline",
         r"/hello requests/s, goapp with LOG_LEVEL=warn \(no access log\) ÷ baseline",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,12 @@ def write_part(data: Path, part: str, rows: list[tuple[str, str, int, float, str
     lines = ["metric\tsubject\trun\tvalue\tunit"] + ["\t".join(map(str, r)) for r in rows]
     (data / f"{part}.tsv").write_text("\n".join(lines) + "\n")
     (data / f"{part}.status").write_text(status + "\n")
+
+
+def render(tmp_path: Path, data: Path) -> str:
+    out = tmp_path / "results.md"
+    assert report.main(["--data", str(data), "--out", str(out), "--chart", str(tmp_path / "latency.png")]) == 0
+    return out.read_text()
 
 
 def test_ratios_pair_runs_of_the_same_round(tmp_path: Path) -> None:
@@ -59,12 +66,12 @@ def test_the_service_reading_splits_the_distance_from_the_floor() -> None:
         timeouts=report.Summary(0.94, 0.9, 0.95, 5),
         quiet=report.Summary(0.85, 0.8, 0.9, 5),
     )
-    assert "misses the goal (0.700)" in reading
+    assert "goapp as shipped answers 0.700 of the bare floor's requests/s" in reading
     assert "Gin alone accounts for 0.020" in reading
     assert "goapp's timeouts) for 0.060" in reading
     assert "what is left of the distance with no access log) for 0.070" in reading
     assert "JSON access-log line for 0.150" in reading
-    assert report.service_reading(report.Summary(0.93, 0.9, 0.95, 5), None, None, None) == ""
+    assert report.service_reading(report.Summary(0.93, 0.9, 0.95, 5), None, None, None) == "", "nothing to split"
 
 
 def test_parts_not_measured_say_why_and_judged_figures_show_their_goal(tmp_path: Path) -> None:
@@ -92,3 +99,43 @@ def test_parts_not_measured_say_why_and_judged_figures_show_their_goal(tmp_path:
     assert "not judged: 1 run(s), fewer than 5" in text
     assert "Unit suite: `pytest -m unit-selection tests`" in text
     assert not (tmp_path / "latency.png").exists(), "no service data, so no chart"
+
+
+def test_the_service_goals_are_judged_on_seven_rounds_and_instructions_are_reported(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    rows = []
+    for run in range(1, 8):
+        rows += [
+            ("rps", "goapp-hello", run, 1000.0, "req/s"),
+            ("rps", "tutorial-hello", run, 900.0, "req/s"),
+            ("rps", "timeouts-hello", run, 1050.0, "req/s"),
+            ("rps", "baseline-hello", run, 1100.0, "req/s"),
+        ]
+    for run in range(1, 4):
+        rows += [
+            ("instructions", "goapp-hello", run, 51000.0 + run, "instructions/request"),
+            ("instructions", "tutorial-hello", run, 56000.0, "instructions/request"),
+            ("instructions", "timeouts-hello", run, 43000.0, "instructions/request"),
+        ]
+    write_part(data, "service", rows, "measured 2026-12-05T10:00Z")
+    text = render(tmp_path, data)
+    assert re.search(
+        r"^\| \*\*/hello requests/s, goapp ÷ the tutorial's server\*\* \| 1\.111 .*\| ≥ 1\.20 \| \*\*missed\*\* \|$",
+        text,
+        re.M,
+    )
+    assert re.search(
+        r"^\| \*\*/hello requests/s, goapp ÷ net/http with goapp's deadlines\*\* \| 0\.952 .*"
+        r"\| ≥ 0\.90 \| \*\*met\*\* \|$",
+        text,
+        re.M,
+    )
+    assert re.search(
+        r"^\| Instructions per /hello, goapp, as shipped \| 51,002 \| 51,001 \| 51,003 \| 3 \|", text, re.M
+    )
+    assert re.search(
+        r"^\| Instructions per /hello, goapp ÷ the tutorial's server \(lower is cheaper\) \| 0\.911 ", text, re.M
+    )
+    six = [r for r in rows if not (r[0] == "rps" and r[2] == 7)]
+    write_part(data, "service", six, "measured 2026-12-05T10:00Z")
+    assert "not judged: 6 run(s), fewer than 7" in render(tmp_path, data)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from traffic import LoopbackOnly, Traffic
+from traffic import LoopbackOnly, Traffic, target
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "traffic-test-token-0123456789abcdef"
@@ -105,3 +105,5 @@ def test_only_loopback_is_a_target() -> None:
         Traffic("http://192.0.2.1:80", TOKEN)
     with pytest.raises(LoopbackOnly):
         Traffic("http://example.com/", TOKEN)
+    assert target("http://e2e.test:8000/x") == ("127.0.0.1", 8000, "e2e.test:8000", "/x"), "*.test goes to loopback"
+    assert target("http://127.0.0.1:30080") == ("127.0.0.1", 30080, None, "")

@@ -3,7 +3,9 @@
 Readers ask `/hello`; writers PUT notes and read each back at once; slow uploaders keep a PUT in flight for
 seconds, sending the body in pieces, so a pod that stops or starts meets an upload in progress. Every note
 written is remembered with its exact content and read back at the end: a lost or torn write is reported as such.
-The load stops by itself after `seconds` or `max_requests`, and only ever talks to 127.0.0.0/8.
+The load stops by itself after `seconds` or `max_requests`, and only ever talks to 127.0.0.0/8: a URL whose host
+is a name under `.test` (reserved, never resolved on the internet) is sent to 127.0.0.1 with that name as its Host
+header, which is how the tests address one route of the loopback ingress controller among several.
 
 Clients reuse keep-alive connections. Like every HTTP client users run (Go's transport, browsers, curl), a
 request that fails on a reused connection before any byte of an answer arrived is sent again once on a fresh
@@ -48,6 +50,23 @@ class Report:
         return f"{total} requests ({kinds}); {self.failed} failed; {len(self.lost)} lost or torn writes"
 
 
+TEST_DOMAIN = ".test"
+
+
+def target(url: str) -> tuple[str, int, str | None, str]:
+    """Where a request for `url` connects (host, port), the Host header it sends (None: the default), and the
+    path prefix; anything but loopback and `*.test` names is refused."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or 80
+    prefix = parts.path.rstrip("/")
+    if host.endswith(TEST_DOMAIN):
+        return "127.0.0.1", port, f"{host}:{port}", prefix
+    if not is_loopback(host):
+        raise LoopbackOnly(f"{url}: load only targets 127.0.0.0/8 (or a *.test name, sent to 127.0.0.1)")
+    return host, port, None, prefix
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -60,8 +79,9 @@ def is_loopback(host: str) -> bool:
 class Client:
     """One keep-alive connection to the app, reopened when the server closes it."""
 
-    def __init__(self, host: str, port: int, token: str, timeout: float = 30) -> None:
+    def __init__(self, host: str, port: int, token: str, timeout: float = 30, host_header: str | None = None) -> None:
         self.host, self.port, self.token, self.timeout = host, port, token, timeout
+        self.host_header = host_header
         self.connection: http.client.HTTPConnection | None = None
         self.used = False
 
@@ -85,11 +105,13 @@ class Client:
             started_answer = False
             try:
                 headers = {"Authorization": f"Bearer {self.token}"}
+                if self.host_header:
+                    headers["Host"] = self.host_header
                 if body is None:
                     connection.request(method, path, headers=headers)
                 else:
                     headers["Content-Length"] = str(len(body))
-                    connection.putrequest(method, path)
+                    connection.putrequest(method, path, skip_host=self.host_header is not None)
                     for name, value in headers.items():
                         connection.putheader(name, value)
                     connection.endheaders()
@@ -128,11 +150,7 @@ class Traffic:
         seconds: float = 600,
         max_requests: int = 200_000,
     ) -> None:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if not is_loopback(host):
-            raise LoopbackOnly(f"{url}: load only targets 127.0.0.0/8")
-        self.host, self.port, self.prefix = host, parts.port or 80, parts.path.rstrip("/")
+        self.host, self.port, self.host_header, self.prefix = target(url)
         self.token = token
         self.plan = {"reader": readers, "writer": writers, "slow": slow_uploads}
         self.slow_seconds = slow_seconds
@@ -190,7 +208,7 @@ class Traffic:
         return status, data
 
     def _reader(self, worker: int) -> None:
-        client = Client(self.host, self.port, self.token)
+        client = Client(self.host, self.port, self.token, host_header=self.host_header)
         while self._running():
             answer = self._call(client, "hello", "GET", "/hello")
             if answer is not None:
@@ -210,7 +228,7 @@ class Traffic:
         return done
 
     def _writer(self, worker: int) -> None:
-        client = Client(self.host, self.port, self.token)
+        client = Client(self.host, self.port, self.token, host_header=self.host_header)
         index = 0
         while self._running():
             name = f"load-{self.run_id}-w{worker}-{index % 50}"
@@ -225,7 +243,7 @@ class Traffic:
         client.close()
 
     def _slow(self, worker: int) -> None:
-        client = Client(self.host, self.port, self.token, timeout=self.slow_seconds + 60)
+        client = Client(self.host, self.port, self.token, timeout=self.slow_seconds + 60, host_header=self.host_header)
         index = 0
         pieces = 10
         while self._running():
@@ -243,7 +261,7 @@ class Traffic:
         self.stopping.set()
         for thread in self.threads:
             thread.join(timeout=self.slow_seconds + 90)
-        client = Client(self.host, self.port, self.token)
+        client = Client(self.host, self.port, self.token, host_header=self.host_header)
         for name, allowed in sorted(self.expected.items()):
             try:
                 status, data = client.request("GET", f"{self.prefix}/notes/{name}")
