@@ -35,6 +35,10 @@ COMPONENTS = [
     "provisioner",
     "coredns",
     "kube-router",
+    "kwok",
+    "metrics-server",
+    "prometheus",
+    "traefik",
 ]
 HOST_DIRS = (
     "/var/log/containers",

@@ -40,6 +40,10 @@ UNPRIVILEGED = (
     "kube-controller-manager",
     "kube-scheduler",
     "coredns",
+    "kwok",
+    "metrics-server",
+    "prometheus",
+    "traefik",
 )
 ROOT_COMPONENTS = ("containerd", "kubelet", "kube-proxy", "provisioner", "kube-router")
 CAP_NET_BIND_SERVICE = 1 << 10
@@ -178,7 +182,17 @@ def test_cluster_processes_listen_on_loopback_only_but_dns_and_the_api_relay(clu
     # The check saw the cluster: the relay and DNS on the node address, and the loopback services.
     assert on_the_node_address <= set(listeners), listeners
     loopback = {(s.port, s.program) for s in listeners if s.address == "127.0.0.1"}
-    for expected in [(2379, "etcd"), (6443, "kube-apiserver"), (10250, "kubelet"), (5000, "docker-registry")]:
+    for expected in [
+        (2379, "etcd"),
+        (6443, "kube-apiserver"),
+        (10250, "kubelet"),
+        (5000, "docker-registry"),
+        # The add-ons: Traefik's entryPoint web, metrics-server, Prometheus, KWOK's health and metrics.
+        (8000, "traefik"),
+        (4443, "metrics-server"),
+        (9090, "prometheus"),
+        (10247, "kwok"),
+    ]:
         assert expected in loopback, f"{expected} not among {sorted(loopback)}"
 
 

@@ -245,6 +245,7 @@ def test_pods_spread_over_nodes_and_zones_when_more_than_one_can_run(monkeypatch
     for constraint in constraints:
         assert constraint["labelSelector"] == {"matchLabels": selector}
         assert constraint["matchLabelKeys"] == ["pod-template-hash"]
+        assert constraint["nodeTaintsPolicy"] == "Honor", "a drained node is no domain to balance against"
     single = run(BASE, monkeypatch).mocks.one(DEPLOYMENT).inputs
     assert "topologySpreadConstraints" not in single["spec"]["template"]["spec"], "one pod has nothing to spread"
 

@@ -52,8 +52,13 @@ def test_local_pushes_to_the_loopback_registry_and_exposes_a_loopback_url(monkey
     assert image["build"]["args"]["GO_IMAGE"].startswith("goapp-local/")
     assert image["build"]["args"]["RUNTIME_IMAGE"].startswith("goapp-local/")
     service = result.mocks.one("kubernetes:core/v1:Service").inputs["spec"]
-    assert service["type"] == "NodePort"
-    assert result.outputs["url"] == f"http://127.0.0.1:{int(service['ports'][0]['nodePort'])}"
+    assert service["type"] == "NodePort", "the NodePort stays available beside the way in"
+    assert int(service["ports"][0]["nodePort"]) == 30080
+    assert result.outputs["url"] == "http://127.0.0.1:8000", "the ingress controller's loopback entry point"
+    route = result.mocks.one("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute").inputs["spec"]
+    assert route["parentRefs"][0]["name"] == "local"
+    assert route["parentRefs"][0]["namespace"] == "traefik"
+    assert "hostnames" not in route
     assert result.outputs["imageRef"].startswith("127.0.0.1:5000/goapp@sha256:")
 
 

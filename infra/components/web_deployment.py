@@ -88,6 +88,9 @@ def spread_constraints(selector: Mapping[str, str], spread: Spread) -> list[k8s.
             when_unsatisfiable=rule,
             label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)),
             match_label_keys=["pod-template-hash"],
+            # A cordoned or tainted node is not a domain to balance against: with the default (Ignore), a drained
+            # node would count as an empty domain and a hard rule would stop the evicted pods from landing elsewhere.
+            node_taints_policy="Honor",
         )
         for key, rule in ((HOSTNAME_KEY, spread.hostname), (ZONE_KEY, spread.zone))
     ]
