@@ -6,12 +6,22 @@
 #   ${GOAPP_CACHE:-$HOME/.cache/goapp}/k8s/provisioner-<hash of its module>/bin/local-volume-provisioner
 #   ${GOAPP_CACHE:-$HOME/.cache/goapp}/k8s/coredns-<COREDNS_VERSION>-<hash of its module>/bin/coredns
 #   ${GOAPP_CACHE:-$HOME/.cache/goapp}/k8s/netpol-<KUBE_ROUTER_VERSION>-<hash of its module>/bin/kube-router
+#   ${GOAPP_CACHE:-$HOME/.cache/goapp}/k8s/traefik-<TRAEFIK_VERSION>-<hash of its module>/bin/traefik
+#   ${GOAPP_CACHE:-$HOME/.cache/goapp}/k8s/metrics-server-<METRICS_SERVER_VERSION>-<hash>/bin/metrics-server
+#   ${GOAPP_CACHE:-$HOME/.cache/goapp}/k8s/prometheus-<PROMETHEUS_VERSION>-<hash of its module>/bin/prometheus
+#   ${GOAPP_CACHE:-$HOME/.cache/goapp}/k8s/kwok-<KWOK_VERSION>-<hash of its module>/bin/kwok
+#   ${GOAPP_CACHE:-$HOME/.cache/goapp}/k8s/gateway-api-<GATEWAY_API_VERSION>/crds   the standard channel's CRDs
 # A binary already in the cache is not rebuilt. Builds run under `nice` because the machine's
 # two cores are shared with other builds.
 #
-# Usage: tools/k8s/build.sh [all|kube|etcd|node|provisioner|coredns|netpol]...   (default: all)
+# Usage: tools/k8s/build.sh [all|kube|etcd|node|provisioner|coredns|netpol|traefik|metrics-server|
+#                             prometheus|kwok|gateway-crds]...   (default: all)
+#        tools/k8s/build.sh background   (starts `all` detached, log in ${GOAPP_CACHE}/k8s/background-build.log:
+#                                        a caller such as `make test` overlaps the cold build with its other work;
+#                                        the cluster's `up` waits for the build lock and finds the binaries)
 #        tools/k8s/build.sh print-bin-dirs   (prints KUBE_BIN, ETCD_BIN, NODE_BIN, PROVISIONER_BIN,
-#                                             COREDNS_BIN, NETPOL_BIN lines)
+#                                             COREDNS_BIN, NETPOL_BIN, TRAEFIK_BIN, METRICS_SERVER_BIN,
+#                                             PROMETHEUS_BIN, KWOK_BIN, GATEWAY_CRDS lines)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,6 +39,11 @@ node_bin="$cache/k8s/node-$(src_hash node)/bin"
 prov_bin="$cache/k8s/provisioner-$(src_hash provisioner)/bin"
 coredns_bin="$cache/k8s/coredns-$COREDNS_VERSION-$(src_hash coredns)/bin"
 netpol_bin="$cache/k8s/netpol-$KUBE_ROUTER_VERSION-$(src_hash netpol)/bin"
+traefik_bin="$cache/k8s/traefik-$TRAEFIK_VERSION-$(src_hash traefik)/bin"
+metrics_bin="$cache/k8s/metrics-server-$METRICS_SERVER_VERSION-$(src_hash metrics-server)/bin"
+prometheus_bin="$cache/k8s/prometheus-$PROMETHEUS_VERSION-$(src_hash prometheus)/bin"
+kwok_bin="$cache/k8s/kwok-$KWOK_VERSION-$(src_hash kwok)/bin"
+gateway_crds="$cache/k8s/gateway-api-$GATEWAY_API_VERSION/crds"
 kube_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 
 log() { printf '[k8s-build] %s\n' "$*" >&2; }
@@ -113,10 +128,71 @@ build_netpol() {
   mv "$netpol_bin/kube-router.tmp" "$netpol_bin/kube-router"
 }
 
+# The cluster's add-ons: each module is a go.mod with a `tool` line naming the upstream main package.
+build_tool() { # module-dir(=binary name) bin-dir upstream-module version main-package extra-ldflags [tags]
+  local name=$1 dir=$2 module=$3 version=$4 pkg=$5 ld=$6 tags=${7:-}
+  missing "$dir" "$name" || { log "$name cached in $dir"; return 0; }
+  require_pin "$here/$name" "$module" "$version"
+  mkdir -p "$dir"
+  log "building $name $version${tags:+ (tags $tags)}"
+  (cd "$here/$name" && CGO_ENABLED=0 nice -n 10 go build -trimpath ${tags:+-tags "$tags"} \
+      -ldflags "-s -w $ld" -o "$dir/$name.tmp" "$pkg")
+  mv "$dir/$name.tmp" "$dir/$name"
+}
+
+build_traefik() {
+  build_tool traefik "$traefik_bin" github.com/traefik/traefik/v3 "$TRAEFIK_VERSION" \
+    github.com/traefik/traefik/v3/cmd/traefik "-X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION"
+}
+
+# Stamped like upstream's Makefile, or it reports v0.0.0-master.
+build_metrics_server() {
+  build_tool metrics-server "$metrics_bin" sigs.k8s.io/metrics-server "$METRICS_SERVER_VERSION" \
+    sigs.k8s.io/metrics-server/cmd/metrics-server "-X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION"
+}
+
+# Only the Kubernetes service discovery: remove_all_sd drops every discovery plugin (AWS, Azure, GCE, …
+# and their SDKs) but those enabled by name, which saves most of the cold build (README).
+build_prometheus() {
+  local minor=${PROMETHEUS_VERSION#v0.} release
+  # v0.316.0 is release 3.16.0.
+  release="$((${minor%%.*} / 100)).$((10#${minor%%.*} % 100)).${minor#*.}"
+  build_tool prometheus "$prometheus_bin" github.com/prometheus/prometheus "$PROMETHEUS_VERSION" \
+    github.com/prometheus/prometheus/cmd/prometheus "-X github.com/prometheus/common/version.Version=$release" \
+    remove_all_sd,enable_kubernetes_sd
+}
+
+build_kwok() {
+  build_tool kwok "$kwok_bin" sigs.k8s.io/kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok \
+    "-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}"
+}
+
+# The Gateway API's standard-channel CRDs, from the module zip the proxy serves (no GitHub release here).
+fetch_gateway_crds() {
+  [[ -z $(find "$gateway_crds" -name '*.yaml' 2>/dev/null) ]] || { log "Gateway API CRDs cached in $gateway_crds"; return 0; }
+  local src tmp="$gateway_crds.tmp.$$"
+  log "fetching the Gateway API $GATEWAY_API_VERSION CRDs (standard channel)"
+  src=$(cd "$here" && GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [[ -d $src/config/crd/standard ]] || die "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION has no config/crd/standard"
+  mkdir -p "$tmp"; cp "$src"/config/crd/standard/*.yaml "$tmp/"; chmod 644 "$tmp"/*.yaml
+  rm -rf "$gateway_crds"; mv "$tmp" "$gateway_crds"
+}
+
 case "${1:-all}" in
   print-bin-dirs)
     printf 'KUBE_BIN=%s\nETCD_BIN=%s\nNODE_BIN=%s\nPROVISIONER_BIN=%s\nCOREDNS_BIN=%s\nNETPOL_BIN=%s\n' \
       "$kube_bin" "$etcd_bin" "$node_bin" "$prov_bin" "$coredns_bin" "$netpol_bin"
+    printf 'TRAEFIK_BIN=%s\nMETRICS_SERVER_BIN=%s\nPROMETHEUS_BIN=%s\nKWOK_BIN=%s\nGATEWAY_CRDS=%s\n' \
+      "$traefik_bin" "$metrics_bin" "$prometheus_bin" "$kwok_bin" "$gateway_crds"
+    exit 0 ;;
+  background)
+    mkdir -p "$cache/k8s"
+    # Only stdin, stdout and stderr are handed down: a build inheriting a caller's descriptor (say the lock of
+    # `flock FILE make test`) would hold it for as long as it runs.
+    (for fd in /proc/"$BASHPID"/fd/*; do fd=${fd##*/}; ((fd <= 2)) || eval "exec $fd>&-" 2>/dev/null || true; done
+     exec setsid "$0" all) >>"$cache/k8s/background-build.log" 2>&1 </dev/null &
+    log "building in the background (pid $!, log $cache/k8s/background-build.log)"
     exit 0 ;;
 esac
 [[ $# -gt 0 ]] || set -- all
@@ -126,13 +202,20 @@ exec 8>"$cache/k8s/.build.lock"
 flock 8
 for what in "$@"; do
   case "$what" in
-    all) build_node; build_etcd; build_provisioner; build_coredns; build_netpol; build_kube ;;
+    all) build_node; build_etcd; build_provisioner; build_coredns; build_netpol; build_kube
+         fetch_gateway_crds; build_kwok; build_metrics_server; build_prometheus; build_traefik ;;
     kube) build_kube ;;
     etcd) build_etcd ;;
     node) build_node ;;
     provisioner) build_provisioner ;;
     coredns) build_coredns ;;
     netpol) build_netpol ;;
-    *) die "unknown target '$what' (allowed: all, kube, etcd, node, provisioner, coredns, netpol, print-bin-dirs)" ;;
+    traefik) build_traefik ;;
+    metrics-server) build_metrics_server ;;
+    prometheus) build_prometheus ;;
+    kwok) build_kwok ;;
+    gateway-crds) fetch_gateway_crds ;;
+    *) die "unknown target '$what' (allowed: all, kube, etcd, node, provisioner, coredns, netpol, traefik, \
+metrics-server, prometheus, kwok, gateway-crds, print-bin-dirs)" ;;
   esac
 done
