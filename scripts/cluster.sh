@@ -15,7 +15,10 @@
 # local-volume provisioner behind the default StorageClass; CoreDNS (cluster.local, no forwarding)
 # on the node address; socat relaying the node address's API port to the loopback API server, so
 # pods reach the API through the kubernetes Service; kube-router's network policy controller,
-# which enforces NetworkPolicy with iptables and ipset.
+# which enforces NetworkPolicy with iptables and ipset. Add-ons, each a host process: Traefik (Ingress
+# and Gateway API, entryPoint web on 127.0.0.1:8000, Gateway traefik/local), metrics-server (the
+# metrics.k8s.io API behind the aggregation layer: kubectl top, the HPA), Prometheus (127.0.0.1:9090,
+# scrapes annotated pods) and KWOK's controller (simulated nodes, tools/k8s/manifests/kwok-node.yaml).
 #
 # Locked down like a real cluster: every listener is on loopback except cluster DNS and the API
 # relay on the node address, which only the pod range may reach (GOAPP-NODE-INPUT); etcd speaks
@@ -54,17 +57,29 @@ ETCD_CLIENT=127.0.0.1:2379
 ETCD_PEER=127.0.0.1:2380
 KUBELET_PORT=10250
 COREDNS_READY_PORT=18181
+# The add-ons' listeners, all on loopback. Traefik's entryPoint web and the Gateway's listener share the port.
+TRAEFIK_WEB_PORT=8000
+METRICS_SERVER_PORT=4443
+PROMETHEUS_ADDR=127.0.0.1:9090
+KWOK_PORT=10247
+# Simulated (KWOK) pods and nodes get addresses here, which the host routes as unreachable: nothing
+# that dials them (kube-proxy's rules, Traefik, the API server) can send a packet off this machine.
+SIMULATED_CIDR=10.245.0.0/16
+SIMULATED_POD_CIDR=10.245.0.1/17
+SIMULATED_NODE_IP=10.245.128.1
 UP_TIMEOUT=${CLUSTER_UP_TIMEOUT:-300}
 LOCK_WAIT=${CLUSTER_LOCK_WAIT:-600}
 # Certificates are issued for a year (CAs for ten) and renewed by `up` this close to expiry.
 RENEW_DAYS=30
 # Start order; stop goes in reverse.
-COMPONENTS=(registry etcd containerd kube-apiserver api-bridge kube-controller-manager kube-scheduler kubelet kube-proxy provisioner coredns kube-router)
+COMPONENTS=(registry etcd containerd kube-apiserver api-bridge kube-controller-manager kube-scheduler kubelet kube-proxy provisioner coredns kube-router
+  kwok metrics-server prometheus traefik)
 # These need no privilege and run as goapp-<component>, all in group CLUSTER_GROUP (which may enter
 # the state directory). The rest need root: containerd and the kubelet (mounts, namespaces,
 # cgroups), kube-proxy and kube-router (iptables, ipset), the provisioner (it deletes volume
 # directories holding files of any pod's uid).
-UNPRIVILEGED=(registry etcd kube-apiserver api-bridge kube-controller-manager kube-scheduler coredns)
+UNPRIVILEGED=(registry etcd kube-apiserver api-bridge kube-controller-manager kube-scheduler coredns
+  kwok metrics-server prometheus traefik)
 CLUSTER_GROUP=goapp-cluster
 # Kernel settings the cluster's processes change (this script, the kubelet, kube-proxy): their
 # values from before the first `up` are recorded and put back by `delete`.
@@ -335,6 +350,7 @@ cmd_of() { # component -> its command line, one argument per line
       --proxy-client-cert-file "$h/front-proxy-client.crt" \
       --proxy-client-key-file "$h/front-proxy-client.key" \
       --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
+      --enable-aggregator-routing=true \
       --allow-privileged=true --profiling=false ;;
     # The API server listens on loopback only; the kubernetes Service's endpoint is the node
     # address, so this relay is what lets pods (in-cluster clients) reach it.
@@ -368,6 +384,25 @@ cmd_of() { # component -> its command line, one argument per line
       --hostname-override "$NODE_NAME" --service-cluster-ip-range "$SERVICE_CIDR" \
       --service-node-port-range "$NODE_PORT_RANGE" --enable-ipv4=true --enable-ipv6=false \
       --health-port=0 --metrics-port=0 ;;
+    # Its kubeconfig comes from KUBECONFIG (env_of): Traefik takes no client certificate otherwise.
+    # Status addresses are loopback, where the entryPoint listens (Ingress and Gateway status).
+    traefik) printf '%s\n' "$TRAEFIK_BIN/traefik" --global.checknewversion=false --global.sendanonymoususage=false \
+      --entrypoints.web.address="127.0.0.1:$TRAEFIK_WEB_PORT" \
+      --providers.kubernetesgateway=true --providers.kubernetesgateway.statusaddress.ip=127.0.0.1 \
+      --providers.kubernetesingress=true --providers.kubernetesingress.ingressendpoint.ip=127.0.0.1 \
+      --log.level=INFO ;;
+    # The kubelet's serving certificate is verified against the cluster CA (it names the node address,
+    # which this host's connections reach on loopback). Simulated nodes (label type=kwok) are skipped.
+    metrics-server) printf '%s\n' "$METRICS_SERVER_BIN/metrics-server" --kubeconfig "$h/metrics-server.kubeconfig" \
+      --authentication-kubeconfig "$h/metrics-server.kubeconfig" --authorization-kubeconfig "$h/metrics-server.kubeconfig" \
+      --bind-address 127.0.0.1 --secure-port "$METRICS_SERVER_PORT" \
+      --tls-cert-file "$h/metrics-server-serving.crt" --tls-private-key-file "$h/metrics-server-serving.key" \
+      --kubelet-certificate-authority "$h/ca.crt" --kubelet-preferred-address-types InternalIP \
+      --kubelet-use-node-status-port --node-selector 'type!=kwok' --metric-resolution 15s --profiling=false ;;
+    prometheus) printf '%s\n' "$PROMETHEUS_BIN/prometheus" --config.file "$STATE/config/prometheus.yml" \
+      --storage.tsdb.path "$STATE/prometheus" --storage.tsdb.retention.time 7d \
+      --web.listen-address "$PROMETHEUS_ADDR" ;;
+    kwok) printf '%s\n' "$KWOK_BIN/kwok" --kubeconfig "$h/kwok.kubeconfig" --config "$STATE/config/kwok-config.yaml" ;;
     *) die "unknown component '$1'" ;;
   esac
 }
@@ -388,6 +423,16 @@ creds_of() {
     kube-proxy) echo kube-proxy.kubeconfig ;;
     provisioner) echo provisioner.kubeconfig ;;
     kube-router) echo kube-router.kubeconfig ;;
+    traefik) echo traefik.kubeconfig ;;
+    metrics-server) echo metrics-server.kubeconfig pki/ca.crt pki/metrics-server-serving.crt pki/metrics-server-serving.key ;;
+    prometheus) echo prometheus.kubeconfig ;;
+    kwok) echo kwok.kubeconfig ;;
+  esac
+}
+
+env_of() { # component -> NAME=value lines it is started with
+  case "$1" in
+    traefik) echo "KUBECONFIG=$(home_of traefik)/traefik.kubeconfig" ;;
   esac
 }
 
@@ -409,6 +454,7 @@ launcher_of() {
 fingerprint() { # component
   local a f
   {
+    env_of "$1"
     launcher_of "$1"
     cmd_of "$1"
     cmd_of "$1" | while read -r a; do [[ $a != "$STATE/"* || ! -f $a ]] || cat "$a"; done
@@ -431,6 +477,10 @@ ports_of() { # component -> "tcp|udp host:port" it binds, one per line
     kubelet) printf 'tcp %s\n' "127.0.0.1:$KUBELET_PORT" 127.0.0.1:10248 ;;
     kube-proxy) printf 'tcp %s\n' 127.0.0.1:10256 127.0.0.1:10249 ;;
     coredns) printf '%s\n' "tcp 127.0.0.1:$COREDNS_READY_PORT" "tcp $NODE_IP:53" "udp $NODE_IP:53" ;;
+    traefik) echo "tcp 127.0.0.1:$TRAEFIK_WEB_PORT" ;;
+    metrics-server) echo "tcp 127.0.0.1:$METRICS_SERVER_PORT" ;;
+    prometheus) echo "tcp $PROMETHEUS_ADDR" ;;
+    kwok) echo "tcp 127.0.0.1:$KWOK_PORT" ;;
   esac
 }
 
@@ -472,14 +522,15 @@ start() { # component
   fi
   STARTED_NOW+=" $1 "
   echo "$fp" >"$STATE/run/$1.fingerprint"
-  local -a cmd launcher
+  local -a cmd launcher environment
   mapfile -t cmd < <(cmd_of "$1")
   mapfile -t launcher < <(launcher_of "$1")
+  mapfile -t environment < <(env_of "$1")
   log "starting $1${launcher:+ as $(user_of "$1")}"
   # setsid: the process outlives this script and its terminal; its log is appended across runs.
   # Only stdin, stdout and stderr are handed down: a daemon inheriting another descriptor would hold
   # it as long as it runs (this script's lock on fd 9, or a caller's `flock FILE scripts/cluster.sh up`).
-  (close_inherited_fds; exec setsid nohup "${launcher[@]}" "${cmd[@]}") >>"$STATE/logs/$1.log" 2>&1 </dev/null &
+  (close_inherited_fds; exec setsid nohup env "${environment[@]}" "${launcher[@]}" "${cmd[@]}") >>"$STATE/logs/$1.log" 2>&1 </dev/null &
   echo $! >"$(pidfile "$1")"
 }
 
@@ -552,8 +603,23 @@ setup_host_network() {
   # The kubelet listens on loopback, yet the API server dials the node address (a node's
   # address cannot be loopback): this host's own connections to it are sent to loopback. Pods'
   # connections do not pass OUTPUT, so they find nothing there.
-  own_chain nat GOAPP-NODE-OUTPUT "-p tcp --dport $KUBELET_PORT -j DNAT --to-destination 127.0.0.1:$KUBELET_PORT"
+  # metrics-server likewise: the API server's aggregation layer dials the endpoint of its Service.
+  own_chain nat GOAPP-NODE-OUTPUT "-p tcp --dport $KUBELET_PORT -j DNAT --to-destination 127.0.0.1:$KUBELET_PORT" \
+    "-p tcp --dport $METRICS_SERVER_PORT -j DNAT --to-destination 127.0.0.1:$METRICS_SERVER_PORT"
   jump_first nat OUTPUT "-d $NODE_IP/32 -j GOAPP-NODE-OUTPUT"
+  # Simulated pods and nodes lead nowhere (see SIMULATED_CIDR).
+  if ! ip route show type unreachable | grep -q "^unreachable $SIMULATED_CIDR "; then
+    ip route add unreachable "$SIMULATED_CIDR"; record_line routes "unreachable $SIMULATED_CIDR"
+  fi
+}
+
+remove_routes() {
+  local route
+  [[ -f $HOST_RECORD/routes ]] || return 0
+  while read -r route; do
+    # shellcheck disable=SC2086 # a route is a list of ip-route words
+    ip route del $route 2>/dev/null || true
+  done <"$HOST_RECORD/routes"
 }
 
 # ---------------------------------------------------------------- certificates and kubeconfigs
@@ -670,6 +736,13 @@ setup_pki() {
   cert provisioner goapp:local-volume-provisioner "" ""
   cert coredns system:coredns "" ""
   cert kube-router goapp:kube-router "" ""
+  cert traefik goapp:traefik "" ""
+  cert metrics-server goapp:metrics-server "" ""
+  # What the aggregation layer verifies (the APIService's caBundle is the cluster CA).
+  cert metrics-server-serving metrics-server.kube-system.svc "" \
+    "DNS:metrics-server.kube-system.svc,DNS:metrics-server.kube-system.svc.cluster.local" server
+  cert prometheus goapp:prometheus "" ""
+  cert kwok goapp:kwok "" ""
   if [[ ! -f $d/sa.key ]]; then
     openssl genrsa -out "$d/sa.key" 2048 2>/dev/null
     openssl rsa -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
@@ -683,6 +756,10 @@ setup_pki() {
   kubeconfig provisioner.kubeconfig goapp:local-volume-provisioner provisioner
   kubeconfig coredns.kubeconfig system:coredns coredns
   kubeconfig kube-router.kubeconfig goapp:kube-router kube-router
+  kubeconfig traefik.kubeconfig goapp:traefik traefik
+  kubeconfig metrics-server.kubeconfig goapp:metrics-server metrics-server
+  kubeconfig prometheus.kubeconfig goapp:prometheus prometheus
+  kubeconfig kwok.kubeconfig goapp:kwok kwok
 }
 
 # The state directory is root's; the cluster's group may enter it and read config/, each
@@ -703,6 +780,7 @@ setup_ownership() {
   done
   own_tree "$STATE/etcd" "$(user_of etcd)"
   own_tree "$STATE/registry" "$(user_of registry)"
+  own_tree "$STATE/prometheus" "$(user_of prometheus)"
 }
 
 own_tree() { # dir user: data written by an earlier run as root changes hands once
@@ -717,22 +795,30 @@ render() { # template destination
   STATE=$STATE CONTAINERD_SOCK=$CONTAINERD_SOCK PAUSE_IMAGE=$PAUSE_IMAGE K8S_REGISTRY=$K8S_REGISTRY \
   BRIDGE=$BRIDGE POD_CIDR=$POD_CIDR NODE_IP=$NODE_IP SERVICE_CIDR=$SERVICE_CIDR NODE_NAME=$NODE_NAME \
   K8S_STORAGE_CLASS=$K8S_STORAGE_CLASS PROVISIONER_NAME=$PROVISIONER_NAME COREDNS_READY_PORT=$COREDNS_READY_PORT \
-  KUBELET_PORT=$KUBELET_PORT \
+  KUBELET_PORT=$KUBELET_PORT TRAEFIK_WEB_PORT=$TRAEFIK_WEB_PORT METRICS_SERVER_PORT=$METRICS_SERVER_PORT \
+  KWOK_PORT=$KWOK_PORT SIMULATED_CIDR=$SIMULATED_CIDR SIMULATED_POD_CIDR=$SIMULATED_POD_CIDR \
+  SIMULATED_NODE_IP=$SIMULATED_NODE_IP POD_IP_REGEX=$(pod_ip_regex) CLUSTER_CA_BUNDLE=${CLUSTER_CA_BUNDLE:-} \
     envsubst "$(render_variables)" \
     <"$1" >"$2.tmp"
   mv "$2.tmp" "$2"
 }
 
+pod_ip_regex() { # the addresses of POD_CIDR (a /24) as a regular expression, for Prometheus' relabelling
+  local net=${POD_CIDR%.*}
+  echo "${net//./\\.}\\.[0-9]+"
+}
+
 render_variables() { # envsubst's SHELL-FORMAT: the list of ${NAME} it may replace, and no other
   local name
   for name in STATE CONTAINERD_SOCK PAUSE_IMAGE K8S_REGISTRY BRIDGE POD_CIDR NODE_IP SERVICE_CIDR NODE_NAME \
-    K8S_STORAGE_CLASS PROVISIONER_NAME COREDNS_READY_PORT KUBELET_PORT; do
+    K8S_STORAGE_CLASS PROVISIONER_NAME COREDNS_READY_PORT KUBELET_PORT TRAEFIK_WEB_PORT METRICS_SERVER_PORT \
+    KWOK_PORT SIMULATED_CIDR SIMULATED_POD_CIDR SIMULATED_NODE_IP POD_IP_REGEX CLUSTER_CA_BUNDLE; do
     printf "\${%s} " "$name"
   done
 }
 
 write_configs() {
-  mkdir -p "$STATE"/{config,logs,run,etcd,registry,volumes,kubelet,pod-logs,home,cni/net.d,cni/ipam} \
+  mkdir -p "$STATE"/{config,logs,run,etcd,registry,prometheus,volumes,kubelet,pod-logs,home,cni/net.d,cni/ipam} \
     "$STATE/containerd/certs.d/$K8S_REGISTRY" "$STATE/containerd/certs.d/_default"
   # Only root's processes use these.
   chmod 700 "$STATE"/{logs,run,volumes,kubelet,pod-logs,cni,containerd}
@@ -749,6 +835,15 @@ write_configs() {
   render "$tools/manifests/storage.yaml" "$STATE/config/storage.yaml"
   render "$tools/manifests/dns.yaml" "$STATE/config/dns.yaml"
   render "$tools/manifests/netpol.yaml" "$STATE/config/netpol.yaml"
+  render "$c/prometheus.yml" "$STATE/config/prometheus.yml"
+  render "$c/kwok-config.yaml" "$STATE/config/kwok-config.yaml"
+  local m
+  for m in traefik prometheus kwok; do render "$tools/manifests/$m.yaml" "$STATE/config/$m.yaml"; done
+}
+
+# After setup_pki: the APIService embeds the cluster CA.
+write_pki_configs() {
+  CLUSTER_CA_BUNDLE=$(base64 -w0 "$STATE/pki/ca.crt") render "$tools/manifests/metrics-server.yaml" "$STATE/config/metrics-server.yaml"
 }
 
 import_pause_image() {
@@ -785,6 +880,33 @@ encrypt_existing_secrets() {
     kc replace -f - >/dev/null <<<"$existing"
   fi
   install -m 600 "$STATE/pki/encryption-config.yaml" "$marker"
+}
+
+# The add-ons, once the node and its network policy run: the Gateway API CRDs, then every add-on's
+# RBAC and objects (none starts without its permissions), then the processes.
+start_addons() {
+  local crd
+  kc apply --server-side --force-conflicts -f "$GATEWAY_CRDS" >/dev/null
+  for crd in gatewayclasses gateways httproutes grpcroutes referencegrants backendtlspolicies; do
+    kc wait --for condition=Established --timeout 60s "crd/$crd.gateway.networking.k8s.io" >/dev/null
+  done
+  kc apply --server-side --force-conflicts -f "$STATE/config/traefik.yaml" -f "$STATE/config/metrics-server.yaml" \
+    -f "$STATE/config/prometheus.yaml" -f "$STATE/config/kwok.yaml" >/dev/null
+  start kwok
+  start metrics-server
+  start prometheus
+  start traefik
+  wait_for "KWOK (see $STATE/logs/kwok.log)" 60 curl -fsS "http://127.0.0.1:$KWOK_PORT/healthz"
+  wait_for "Prometheus (see $STATE/logs/prometheus.log)" 60 curl -fsS "http://$PROMETHEUS_ADDR/-/ready"
+  wait_for "the metrics API (see $STATE/logs/metrics-server.log)" 120 \
+    kc wait --for condition=Available --timeout 5s apiservice/v1beta1.metrics.k8s.io
+  wait_for "Traefik (see $STATE/logs/traefik.log)" 60 traefik_ready
+}
+
+# Traefik answers on its entryPoint (404 for a path no route matches) and has accepted the Gateway.
+traefik_ready() {
+  [[ $(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$TRAEFIK_WEB_PORT/goapp-cluster-readiness") == 404 ]] &&
+    kc wait --for condition=Programmed --timeout 5s -n traefik gateway/local
 }
 
 netpol_ready() {
@@ -827,6 +949,7 @@ cmd_up() {
   write_configs
   grant_traverse
   setup_pki
+  write_pki_configs
   setup_ownership
 
   start registry
@@ -862,10 +985,12 @@ cmd_up() {
   wait_for "network policy controller (see $STATE/logs/kube-router.log)" 60 netpol_ready
   wait_for "default StorageClass $K8S_STORAGE_CLASS" 60 kc get storageclass "$K8S_STORAGE_CLASS"
   wait_for "cluster DNS" 60 curl -fsS "http://127.0.0.1:$COREDNS_READY_PORT/ready"
+  start_addons
   local c
   for c in "${COMPONENTS[@]}"; do running "$c" || die "$c exited; see $STATE/logs/$c.log"; done
   trap - EXIT
   log "cluster is up: KUBECONFIG=$KUBECONFIG_PATH registry=$K8S_REGISTRY storageClass=$K8S_STORAGE_CLASS"
+  log "add-ons: Gateway traefik/local and IngressClass traefik on http://127.0.0.1:$TRAEFIK_WEB_PORT, Prometheus on http://$PROMETHEUS_ADDR, metrics.k8s.io, KWOK"
 }
 
 # Pod containers keep running under containerd's shims after containerd stops: kill them so
@@ -897,7 +1022,8 @@ kill_leftover_shims() {
 stop_components() { # components...: stopped in a safe order (agents, control plane, pods, runtime, data)
   local c
   local -a agents=() control=() base=()
-  for c in kube-router coredns provisioner kube-proxy kubelet kube-scheduler kube-controller-manager; do
+  for c in traefik prometheus metrics-server kwok kube-router coredns provisioner kube-proxy kubelet kube-scheduler \
+    kube-controller-manager; do
     in_list "$c" "$@" && agents+=("$c")
   done
   for c in kube-apiserver api-bridge; do in_list "$c" "$@" && control+=("$c"); done
@@ -978,6 +1104,7 @@ cmd_delete() {
   [[ ! -x $KUBE_BIN/kube-proxy ]] || "$KUBE_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
   remove_cluster_chains
   ! ip link show "$BRIDGE" >/dev/null 2>&1 || ip link del "$BRIDGE"
+  remove_routes
   remove_pod_cgroups
   if awk -v s="$STATE/" 'index($2, s) == 1 {f=1} END {exit !f}' /proc/self/mounts; then
     die "mounts under $STATE remain; not removing it"
@@ -1006,6 +1133,9 @@ cmd_status() {
   echo "kubeconfig               $KUBECONFIG_PATH"
   echo "registry                 $K8S_REGISTRY"
   echo "storage class            $K8S_STORAGE_CLASS"
+  # (No line may start with a component's name: callers read "<component> <state>" lines.)
+  echo "way in                   http://127.0.0.1:$TRAEFIK_WEB_PORT (Traefik: Gateway traefik/local, IngressClass traefik)"
+  echo "query API                http://$PROMETHEUS_ADDR (Prometheus)"
   return "$rc"
 }
 
