@@ -4,11 +4,15 @@
 // cluster DNS and `smoke apiversion` that a pod reaches the API server through the kubernetes
 // Service. `smoke wait` idles until stopped, so that a test can `kubectl exec` the probes
 // `smoke connect HOST:PORT` (a TCP connection) and `smoke get URL` (an HTTP GET) from a pod's
-// network namespace; both exit 1 when the peer cannot be reached.
+// network namespace; both exit 1 when the peer cannot be reached. For the add-ons' tests, `smoke
+// serve` answers GET / with $MESSAGE on :8080 and counts its requests as http_requests_total on
+// /metrics (Prometheus' text format), and `smoke spin` keeps one CPU busy until stopped, so that
+// metrics-server and the HPA see real usage.
 package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -22,6 +26,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -59,8 +64,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if len(args) == 2 && args[0] == "get" {
 		return get(ctx, args[1], stdout)
 	}
+	if len(args) == 1 && args[0] == "serve" {
+		return listen(ctx, counting(getenv("MESSAGE")))
+	}
+	if len(args) == 1 && args[0] == "spin" {
+		spin(ctx)
+		return nil
+	}
 	if len(args) != 0 {
-		return errors.New("usage: smoke | smoke resolve NAME | smoke apiversion | smoke wait | smoke connect HOST:PORT | smoke get URL")
+		return errors.New("usage: smoke | smoke resolve NAME | smoke apiversion | smoke wait | smoke connect HOST:PORT | smoke get URL | smoke serve | smoke spin")
 	}
 	dataDir := getenv("DATA_DIR")
 	if dataDir == "" {
@@ -80,7 +92,37 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		fmt.Fprintf(w, "%s uid=%d gid=%d files=%d\n", getenv("MESSAGE"), os.Getuid(), os.Getgid(), len(entries))
 	})
-	srv := &http.Server{Addr: ":8080", Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return listen(ctx, mux)
+}
+
+// counting answers GET / with message and serves the number of those answers on /metrics.
+func counting(message string) http.Handler {
+	var served atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		served.Add(1)
+		fmt.Fprintln(w, message)
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprintf(w, "# HELP http_requests_total Requests answered on /.\n# TYPE http_requests_total counter\n"+
+			"http_requests_total{path=\"/\"} %d\n", served.Load())
+	})
+	return mux
+}
+
+// spin keeps one CPU busy with work the compiler cannot drop, until ctx ends.
+func spin(ctx context.Context) {
+	sum := sha256.Sum256(nil)
+	for ctx.Err() == nil {
+		for range 10000 {
+			sum = sha256.Sum256(sum[:])
+		}
+	}
+}
+
+func listen(ctx context.Context, handler http.Handler) error {
+	srv := &http.Server{Addr: ":8080", Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
