@@ -159,7 +159,11 @@ def deployment(
         "args": args,
         "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
         "securityContext": RESTRICTED_CONTAINER,
-        "resources": {"requests": {"cpu": cpu[0], "memory": "16Mi"}, "limits": {"cpu": cpu[1], "memory": "32Mi"}},
+        # Ephemeral storage as the program's pods request it: simulated nodes must offer it too.
+        "resources": {
+            "requests": {"cpu": cpu[0], "memory": "16Mi", "ephemeral-storage": "8Mi"},
+            "limits": {"cpu": cpu[1], "memory": "32Mi", "ephemeral-storage": "64Mi"},
+        },
     }
     if args == ["serve"]:
         container["ports"] = [{"name": "http", "containerPort": 8080}]

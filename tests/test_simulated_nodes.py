@@ -26,6 +26,8 @@ def test_each_zone_gets_its_count_of_nodes_managed_by_kwok_and_tainted() -> None
         assert labels["kubernetes.io/hostname"] == node["metadata"]["name"]
         assert labels[simulated_nodes.SET_LABEL] == "spread"
         assert labels["type"] == "kwok"  # metrics-server's --node-selector 'type!=kwok'
+        # Every resource the program's pods request, or the scheduler keeps them Pending.
+        assert set(node["status"]["allocatable"]) >= {"cpu", "memory", "ephemeral-storage", "pods"}
         (taint,) = node["spec"]["taints"]
         assert {k: taint[k] for k in ("key", "effect")} == {k: simulated_nodes.TOLERATION[k] for k in ("key", "effect")}
 
