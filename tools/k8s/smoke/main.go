@@ -4,7 +4,9 @@
 // cluster DNS and `smoke apiversion` that a pod reaches the API server through the kubernetes
 // Service. `smoke wait` idles until stopped, so that a test can `kubectl exec` the probes
 // `smoke connect HOST:PORT` (a TCP connection) and `smoke get URL` (an HTTP GET) from a pod's
-// network namespace; both exit 1 when the peer cannot be reached. For the add-ons' tests, `smoke
+// network namespace; both exit 1 when the peer cannot be reached. `smoke get-retrying URL` repeats the GET
+// each second for up to a minute: a pod that connects as it starts is refused by a NetworkPolicy that admits
+// it until the policy controller has learnt its new address. For the add-ons' tests, `smoke
 // serve` answers GET / with $MESSAGE on :8080 and counts its requests as http_requests_total on
 // /metrics (Prometheus' text format), and `smoke spin` keeps one CPU busy until stopped, so that
 // metrics-server and the HPA see real usage.
@@ -64,6 +66,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if len(args) == 2 && args[0] == "get" {
 		return get(ctx, args[1], stdout)
 	}
+	if len(args) == 2 && args[0] == "get-retrying" {
+		return retrying(ctx, time.Minute, time.Second, func() error { return get(ctx, args[1], stdout) })
+	}
 	if len(args) == 1 && args[0] == "serve" {
 		return listen(ctx, counting(getenv("MESSAGE")))
 	}
@@ -72,7 +77,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return nil
 	}
 	if len(args) != 0 {
-		return errors.New("usage: smoke | smoke resolve NAME | smoke apiversion | smoke wait | smoke connect HOST:PORT | smoke get URL | smoke serve | smoke spin")
+		return errors.New("usage: smoke | smoke resolve NAME | smoke apiversion | smoke wait | smoke connect HOST:PORT | smoke get URL | smoke get-retrying URL | smoke serve | smoke spin")
 	}
 	dataDir := getenv("DATA_DIR")
 	if dataDir == "" {
@@ -109,6 +114,22 @@ func counting(message string) http.Handler {
 			"http_requests_total{path=\"/\"} %d\n", served.Load())
 	})
 	return mux
+}
+
+// retrying calls attempt until it succeeds, every pause, for at most limit; the last error if it never does.
+func retrying(ctx context.Context, limit, pause time.Duration, attempt func() error) error {
+	deadline := time.Now().Add(limit)
+	for {
+		err := attempt()
+		if err == nil || time.Now().Add(pause).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+	}
 }
 
 // spin keeps one CPU busy with work the compiler cannot drop, until ctx ends.
