@@ -423,6 +423,19 @@ def cluster_section(rec: Records) -> list[str]:
         row("Warm `make up` to ready", rec.summary("warm_make_up", "local"), "s", 1),
         row("Config change: `pulumi up` returned", rec.summary("config_pulumi_up", "local"), "s", 1),
         row("Config change: new value answered by /hello", rec.summary("config_rollout", "local"), "s", 1),
+        row(
+            "Config change: `pulumi up` began until the last old pod is gone",
+            rec.summary("config_last_old_pod_gone", "local"),
+            "s",
+            1,
+        ),
+        row("HPA: load began until it asks for a second pod", rec.summary("hpa_first_pod", "local"), "s", 1),
+        "",
+        "The last old pod leaves after its preStop sleep, `SHUTDOWN_DRAIN` and graceful stop; until then it still "
+        "serves the requests it accepted. HPA: an autoscaled copy of the local stack (1–3 replicas, 50 % of a 20m "
+        "CPU request, a 10 s scale-down window so each round starts from one pod), loaded with `/hello` by six "
+        "keep-alive clients through the gateway until its Deployment asks for a second replica (metrics-server "
+        "scrapes every 15 s, the HPA reads every 15 s).",
         "",
         "Against kubectl: a copy of the local stack (its own namespace and NodePort) rendered with the digest "
         "`pulumi up` deployed and applied with `kubectl apply --server-side` alone; each round times a no-change "

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
+import json
 import os
 import re
 import secrets
@@ -38,6 +40,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -828,6 +831,8 @@ def cluster(ctx: Context) -> None:
     backend = os.environ.get("PULUMI_BACKEND_URL") or f"file://{project.STATE_DIR}"
     engine_ = Engine(REPO, backend, toolchain, env={"PULUMI_CONFIG_PASSPHRASE": ""})
     url = str(engine_.outputs("local")["url"])
+    kubectl = [str(kubectl_path()), "--kubeconfig", str(project.cache() / "cluster" / "kubeconfig")]
+    namespace = str(engine_.outputs("local")["namespace"])
     # The config change goes into a copy of the stack's config file; stacks/ is not edited.
     config_file = work / "Pulumi.local.yaml"
     shutil.copy(project.STACKS_DIR / "Pulumi.local.yaml", config_file)
@@ -838,6 +843,7 @@ def cluster(ctx: Context) -> None:
         config_file.write_text(yaml.safe_dump(document))
         log(f"cluster: config change rollout run {run}/{knobs.runs}")
         lines: list[str] = []
+        old_pods = pod_uids(kubectl, namespace)
         start = time.monotonic()
         try:
             engine_.up("local", on_output=lines.append, config_file=str(config_file))
@@ -854,13 +860,134 @@ def cluster(ctx: Context) -> None:
             raise PartFailed(f"{url}/hello did not answer {message!r} within 180s")
         records.record("config_pulumi_up", "local", run, f"{returned:.3f}", "s")
         records.record("config_rollout", "local", run, f"{time.monotonic() - start:.3f}", "s")
+        # The rollout is over for the cluster when the last old pod (preStop, drain, graceful stop) is gone.
+        deadline = time.monotonic() + 300
+        while old_pods & pod_uids(kubectl, namespace, terminating=True):
+            if time.monotonic() > deadline:
+                raise PartFailed("old pods still there 300 s after the config change")
+            time.sleep(0.2)
+        records.record("config_last_old_pod_gone", "local", run, f"{time.monotonic() - start:.3f}", "s")
     log("cluster: restoring the stack's own config")
     try:
         engine_.up("local")
     except EngineError as error:
         raise PartFailed(f"restoring the local stack failed: {error}") from None
     against_kubectl(ctx, records, engine_, toolchain)
+    hpa_first_pod(ctx, records, toolchain, kubectl, str(engine_.outputs("local")["imageRef"]).split("@", 1)[1])
     records.measured()
+
+
+def pod_uids(kubectl: list[str], namespace: str, terminating: bool = False) -> set[str]:
+    """The uids of goapp's pods in a namespace (terminating ones too when asked)."""
+    done = subprocess.run(
+        [*kubectl, "get", "pods", "-n", namespace, "-l", "app.kubernetes.io/name=goapp", "-o", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    items = json.loads(done.stdout)["items"]
+    return {p["metadata"]["uid"] for p in items if terminating or p["metadata"].get("deletionTimestamp") is None}
+
+
+HPA_NAMESPACE = "goapp-hpa-bench"
+
+
+def hpa_first_pod(ctx: Context, records: Records, toolchain: Toolchain, kubectl: list[str], digest: str) -> None:
+    """How long the HPA takes to add a pod under CPU load: an autoscaled copy of the local stack (1–3 replicas, 50 %
+    of a 20m request, a 10 s scale-down window so each round starts from one pod), loaded with /hello through the
+    gateway until the Deployment asks for a second replica; bounded in time, loopback only."""
+    work = ctx.work / "hpa-copy"
+    (work / "stacks").mkdir(parents=True)
+    shutil.copy(REPO / "Pulumi.yaml", work / "Pulumi.yaml")
+    shutil.copytree(REPO / "infra", work / "infra", ignore=shutil.ignore_patterns("__pycache__"))
+    (work / ".venv").symlink_to(REPO / ".venv")
+    document = yaml.safe_load((project.STACKS_DIR / "Pulumi.local.yaml").read_text())
+    config = document["config"]
+    config["goapp:namespace"] = HPA_NAMESPACE
+    config["goapp:service"] = {**config["goapp:service"], "nodePort": 30090}
+    host = f"{HPA_NAMESPACE}.test"
+    config["goapp:url"] = f"http://{host}:8000"
+    config.pop("goapp:replicas", None)
+    config["goapp:resources"] = {
+        "requests": {"cpu": "20m", "memory": "64Mi"},
+        "limits": {"cpu": "500m", "memory": "128Mi"},
+    }
+    config["goapp:autoscaling"] = {
+        "minReplicas": 1,
+        "maxReplicas": 3,
+        "cpuUtilization": 50,
+        "scaleDown": {"stabilizationSeconds": 10, "podsPerMinute": 4, "percentPerMinute": 100},
+    }
+    (work / "stacks" / "Pulumi.local.yaml").write_text(yaml.safe_dump(document))
+    (ctx.work / "state-hpa").mkdir()
+    copy = Engine(
+        work,
+        f"file://{ctx.work}/state-hpa",
+        toolchain,
+        env={"GOAPP_IMAGE_DIGEST": digest, "GOAPP_VERSION": "bench", "GOAPP_COMMIT": "bench"},
+    )
+
+    def replicas() -> int:
+        done = subprocess.run(
+            [*kubectl, "get", "deployment", "goapp", "-n", HPA_NAMESPACE, "-o", "jsonpath={.spec.replicas}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return int(done.stdout or 0)
+
+    try:
+        copy.up("local")
+        for run in range(1, ctx.knobs.runs + 1):
+            wait_until(lambda: replicas() == 1, 300, "the HPA copy to be back at one pod")
+            log(f"cluster: HPA under load, run {run}/{ctx.knobs.runs}")
+            stop = threading.Event()
+            workers = [start_thread(load_hello, host, stop) for _ in range(6)]
+            start = time.monotonic()
+            try:
+                wait_until(lambda: replicas() > 1, 300, "the HPA to add a pod under load")
+                records.record("hpa_first_pod", "local", run, f"{time.monotonic() - start:.3f}", "s")
+            finally:
+                stop.set()
+                for worker in workers:
+                    worker.join(timeout=30)
+    except EngineError as error:
+        raise PartFailed(f"the HPA copy: {error}") from None
+    finally:
+        with contextlib.suppress(EngineError):
+            copy.destroy("local")
+        subprocess.run(
+            [*kubectl, "delete", "namespace", HPA_NAMESPACE, "--wait=false"], capture_output=True, check=False
+        )
+
+
+def wait_until(check: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise PartFailed(f"timed out after {seconds:g}s waiting for {what}")
+        time.sleep(1)
+
+
+def start_thread(target: Callable[..., None], *args: object) -> threading.Thread:
+    thread = threading.Thread(target=target, args=args, daemon=True)
+    thread.start()
+    return thread
+
+
+def load_hello(host: str, stop: threading.Event, seconds: float = 300) -> None:
+    """Keep-alive GET /hello to the gateway on 127.0.0.1:8000 with the copy's host name, until stopped or `seconds`."""
+    deadline = time.monotonic() + seconds
+    connection = http.client.HTTPConnection("127.0.0.1", 8000, timeout=10)
+    while not stop.is_set() and time.monotonic() < deadline:
+        try:
+            connection.request("GET", "/hello", headers={"Host": f"{host}:8000"})
+            connection.getresponse().read()
+        except OSError:
+            connection.close()
+            connection = http.client.HTTPConnection("127.0.0.1", 8000, timeout=10)
+            time.sleep(0.1)
+    connection.close()
 
 
 KUBECTL_NAMESPACE = "goapp-kubectl"
