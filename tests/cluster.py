@@ -13,6 +13,7 @@ import re
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -60,7 +61,10 @@ def http(
 ) -> tuple[int, bytes]:
     """One request; a `*.test` host is sent to 127.0.0.1 with its name as the Host header (tests/traffic.py)."""
     host, port, host_header, path = target(url)
-    request = urllib.request.Request(f"http://{host}:{port}{path}", data=body, method=method)
+    query = urllib.parse.urlsplit(url).query
+    request = urllib.request.Request(
+        f"http://{host}:{port}{path}{'?' + query if query else ''}", data=body, method=method
+    )
     if host_header is not None:
         request.add_header("Host", host_header)
     if token is not None:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 import simulated_nodes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

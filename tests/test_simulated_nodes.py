@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import simulated_nodes
 import yaml
+
+import simulated_nodes
 
 
 def rendered(zones: dict[str, int], node_set: str = "spread") -> list[dict[str, Any]]:
