@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import subprocess
 import time
 import urllib.error
@@ -19,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 
@@ -32,6 +33,8 @@ ROLLOUT_KEY = "e2e-rollout-key-3a9c1f0b7d5e2a4c6e8f"
 GATEWAY_PORT = 8000
 """Traefik's `web` entryPoint on 127.0.0.1, the loopback way in that the Gateway `traefik/local` listens on."""
 PROMETHEUS = "http://127.0.0.1:9090"
+REGISTRY = "127.0.0.1:5000"
+"""The cluster's image registry on loopback (tools/k8s)."""
 
 
 def sh(*args: str, timeout: int = 900, cwd: Path = REPO_ROOT, env: Mapping[str, str] | None = None) -> str:
@@ -40,8 +43,9 @@ def sh(*args: str, timeout: int = 900, cwd: Path = REPO_ROOT, env: Mapping[str, 
     return done.stdout
 
 
-def eventually(check: Callable[[], T], what: str, timeout: float = 180, every: float = 1) -> T:
-    """The first truthy result of `check` within `timeout` seconds; errors count as not yet."""
+def eventually(check: Callable[[], T | Literal[False] | None], what: str, timeout: float = 180, every: float = 1) -> T:
+    """The first truthy result of `check` within `timeout` seconds; errors count as not yet. (A check may answer
+    `cond and value`: its False or None is "not yet", so the result is typed as the value.)"""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -84,20 +88,32 @@ def message(url: str) -> str:
     return text
 
 
-class Cluster:
-    def __init__(self) -> None:
-        self.kubeconfig = sh(str(SCRIPTS / "cluster.sh"), "kubeconfig-path").strip()
-        bins = sh(str(REPO_ROOT / "tools" / "k8s" / "build.sh"), "print-bin-dirs")
-        match = re.search(r"KUBE_BIN=\"?([^\"\n]+)", bins)
-        assert match, bins
-        self.kubectl_path = str(Path(match[1]) / "kubectl")
+def bin_dirs() -> dict[str, Path]:
+    """The directories tools/k8s/build.sh installed the cluster's binaries in, by name (KUBE_BIN, NODE_BIN, …)."""
+    printed = sh(str(REPO_ROOT / "tools" / "k8s" / "build.sh"), "print-bin-dirs")
+    return {name: Path(value.strip('"')) for name, value in re.findall(r"^([A-Z_]+)=(.+)$", printed, flags=re.M)}
 
-    def kubectl(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+
+@dataclass(frozen=True)
+class Kubectl:
+    """kubectl with the cluster's admin kubeconfig; a failure is an assertion naming the command."""
+
+    binary: str
+    kubeconfig: str
+
+    @classmethod
+    def of_local_cluster(cls) -> Kubectl:
+        kubeconfig = sh(str(SCRIPTS / "cluster.sh"), "kubeconfig-path").strip()
+        return cls(str(bin_dirs()["KUBE_BIN"] / "kubectl"), kubeconfig)
+
+    def __call__(
+        self, *args: str, check: bool = True, stdin: str | None = None, timeout: int = 600
+    ) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
-            [self.kubectl_path, "--kubeconfig", self.kubeconfig, *args],
+            [self.binary, "--kubeconfig", self.kubeconfig, *args],
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=timeout,
             input=stdin,
         )
         if check:
@@ -105,7 +121,16 @@ class Cluster:
         return done
 
     def json(self, *args: str) -> Any:
-        return json.loads(self.kubectl(*args, "-o", "json").stdout)
+        return json.loads(self(*args, "-o", "json").stdout)
+
+
+class Cluster:
+    def __init__(self) -> None:
+        self.kubectl = Kubectl.of_local_cluster()
+        self.kubeconfig = self.kubectl.kubeconfig
+
+    def json(self, *args: str) -> Any:
+        return self.kubectl.json(*args)
 
     def apply(self, documents: list[dict[str, Any]]) -> None:
         self.kubectl("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump_all(documents))
@@ -118,6 +143,9 @@ class Cluster:
 
 @contextmanager
 def running_cluster() -> Iterator[Cluster]:
+    """The local cluster, started for a module and stopped after it; Docker too, which every deployed stack's
+    image build needs (a module run alone must not depend on an earlier one having started it)."""
+    sh(str(SCRIPTS / "docker-up.sh"))
     sh(str(SCRIPTS / "cluster.sh"), "up")
     try:
         yield Cluster()
@@ -195,24 +223,16 @@ def deployed(root: Path, stack: str, cluster: Cluster, config: dict[str, Any]) -
         cluster.kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=true", check=False)
 
 
-def smoke_image(tmp: Path) -> str:
-    """tools/k8s/smoke built on the host and pushed to the local registry (no image can be pulled here)."""
+def smoke_image(tmp: Path, purpose: str = "e2e") -> str:
+    """tools/k8s/smoke built on the host, packed FROM scratch and pushed to the local registry (no image can be
+    pulled here); a tag of its own per call (`purpose` and a random suffix), so modules never race on one."""
     sh(str(SCRIPTS / "docker-up.sh"))
-    binary = tmp / "smoke"
-    sh(
-        "go",
-        "build",
-        "-trimpath",
-        "-o",
-        str(binary),
-        ".",
-        cwd=REPO_ROOT / "tools" / "k8s" / "smoke",
-        env={**os.environ, "CGO_ENABLED": "0"},
-    )
-    (tmp / "Dockerfile").write_text((REPO_ROOT / "tools" / "k8s" / "smoke" / "Dockerfile").read_text())
-    image = f"127.0.0.1:5000/goapp-smoke:e2e-{int(time.time())}"
-    sh("docker", "build", "-t", image, str(tmp), env={**os.environ, "DOCKER_BUILDKIT": "0"})
-    sh("docker", "push", image)
+    smoke = REPO_ROOT / "tools" / "k8s" / "smoke"
+    sh("go", "build", "-trimpath", "-o", str(tmp / "smoke"), ".", cwd=smoke, env={**os.environ, "CGO_ENABLED": "0"})
+    (tmp / "Dockerfile").write_text((smoke / "Dockerfile").read_text())
+    image = f"{REGISTRY}/goapp-smoke:{purpose}-{secrets.token_hex(4)}"
+    sh("docker", "build", "-q", "-t", image, str(tmp), env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    sh("docker", "push", "-q", image)
     return image
 
 

@@ -33,10 +33,6 @@ def toolchain() -> Toolchain:
     return bootstrap(build=False)
 
 
-# tests/test_cluster_netpol.py (in progress elsewhere) still calls it by its former name.
-bootstrap_env = toolchain
-
-
 def checkout(commit: str, destination: Path, *paths: str) -> Path:
     """The files of `paths` at `commit`, written under `destination` (the repository's history, no network)."""
     archive = subprocess.run(

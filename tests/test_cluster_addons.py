@@ -13,12 +13,9 @@ from __future__ import annotations
 import errno
 import http.client
 import json
-import os
 import re
-import secrets
 import socket
 import subprocess
-import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -31,11 +28,11 @@ from typing import Any
 import pytest
 
 import simulated_nodes
+from cluster import Kubectl, bin_dirs, eventually, sh, smoke_image
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = REPO_ROOT / "scripts" / "cluster.sh"
 NAMESPACE = "goapp-addons"
-REGISTRY = "127.0.0.1:5000"
 WEB = ("127.0.0.1", 8000)
 PROMETHEUS = "http://127.0.0.1:9090"
 NODE_NAME = "goapp-local"
@@ -46,71 +43,24 @@ ZONES = {"zone-a": 2, "zone-b": 2}
 pytestmark = pytest.mark.cluster
 
 
-def sh(*args: str, timeout: int = 900, cwd: Path = REPO_ROOT, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
-    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
-
-
-def eventually(check: Any, what: str, timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
-
-
 @dataclass
 class Cluster:
-    kubectl_binary: str
-    kubeconfig: str
+    kubectl: Kubectl
     bins: dict[str, Path]
     image: str
 
-    def kubectl(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [self.kubectl_binary, "--kubeconfig", self.kubeconfig, *args],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            input=stdin,
-        )
-        if check:
-            assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
-        return done
-
     def json(self, *args: str) -> Any:
-        return json.loads(self.kubectl(*args, "-o", "json").stdout)
+        return self.kubectl.json(*args)
 
     def apply(self, *objects: dict[str, Any]) -> None:
         self.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
 
 
-def smoke_image() -> str:
-    """The smoke workload, built on the host and packed FROM scratch: no base image can be pulled here."""
-    sh(str(REPO_ROOT / "scripts" / "docker-up.sh"))
-    smoke = REPO_ROOT / "tools" / "k8s" / "smoke"
-    image = f"{REGISTRY}/goapp-smoke:addons-{secrets.token_hex(4)}"
-    with tempfile.TemporaryDirectory() as context:
-        sh("go", "build", "-trimpath", "-o", f"{context}/smoke", ".", cwd=smoke, env={**os.environ, "CGO_ENABLED": "0"})
-        (Path(context) / "Dockerfile").write_text((smoke / "Dockerfile").read_text())
-        sh("docker", "build", "-q", "-t", image, context)
-    sh("docker", "push", "-q", image)
-    return image
-
-
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     sh(str(CLUSTER), "up")
-    bins = {
-        k: Path(v)
-        for k, v in re.findall(r"^([A-Z_]+)=(.+)$", sh(str(REPO_ROOT / "tools/k8s/build.sh"), "print-bin-dirs"), re.M)
-    }
-    found = Cluster(str(bins["KUBE_BIN"] / "kubectl"), sh(str(CLUSTER), "kubeconfig-path").strip(), bins, smoke_image())
-    nodes = simulated_nodes.Kubectl(found.kubectl_binary, found.kubeconfig)
+    found = Cluster(Kubectl.of_local_cluster(), bin_dirs(), smoke_image(tmp_path_factory.mktemp("smoke"), "addons"))
+    nodes = simulated_nodes.Kubectl(found.kubectl.binary, found.kubectl.kubeconfig)
     simulated_nodes.remove(SIMULATED_SET, nodes)
     found.kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true")
     found.apply(
@@ -357,7 +307,8 @@ def metrics_api_nodes(cluster: Cluster) -> set[str]:
 def test_metrics_server_is_version_stamped_and_verifies_the_kubelet(cluster: Cluster) -> None:
     version = sh(str(cluster.bins["METRICS_SERVER_BIN"] / "metrics-server"), "--version").strip()
     assert version == "v0.8.0", version
-    args = Path(f"/proc/{(Path(cluster.kubeconfig).parent / 'run/metrics-server.pid').read_text().strip()}/cmdline")
+    pid = (Path(cluster.kubectl.kubeconfig).parent / "run" / "metrics-server.pid").read_text().strip()
+    args = Path(f"/proc/{pid}/cmdline")
     cmdline = args.read_bytes().split(b"\0")
     assert b"--kubelet-certificate-authority" in cmdline
     assert not [a for a in cmdline if a.startswith(b"--kubelet-insecure-tls")]
@@ -477,7 +428,7 @@ def test_prometheus_scrapes_annotated_pods_with_namespace_and_pod_labels(cluster
 
 @pytest.fixture(scope="module")
 def simulated(cluster: Cluster) -> list[str]:
-    nodes = simulated_nodes.Kubectl(cluster.kubectl_binary, cluster.kubeconfig)
+    nodes = simulated_nodes.Kubectl(cluster.kubectl.binary, cluster.kubectl.kubeconfig)
     return simulated_nodes.add(ZONES, SIMULATED_SET, nodes)
 
 
@@ -583,7 +534,7 @@ def test_the_real_scheduler_spreads_tolerating_pods_over_simulated_nodes_which_k
 
 def test_simulated_nodes_are_removed_with_their_pods(cluster: Cluster, simulated: list[str]) -> None:
     cluster.kubectl("delete", "deployment", "simulated", "-n", NAMESPACE, "--wait=true")
-    simulated_nodes.remove(SIMULATED_SET, simulated_nodes.Kubectl(cluster.kubectl_binary, cluster.kubeconfig))
+    simulated_nodes.remove(SIMULATED_SET, simulated_nodes.Kubectl(cluster.kubectl.binary, cluster.kubectl.kubeconfig))
     names = {n["metadata"]["name"] for n in cluster.json("get", "nodes")["items"]}
     assert names == {NODE_NAME}, names
     assert not pods_of(cluster, "simulated")

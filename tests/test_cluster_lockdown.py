@@ -18,7 +18,6 @@ import ssl
 import struct
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from cluster import Kubectl, bin_dirs, eventually, sh
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = REPO_ROOT / "scripts" / "cluster.sh"
@@ -51,17 +52,6 @@ CAP_NET_BIND_SERVICE = 1 << 10
 pytestmark = pytest.mark.cluster
 
 
-def sh(*args: str, timeout: int = 900, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
-    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
-
-
-def bin_dirs() -> dict[str, Path]:
-    printed = sh(str(REPO_ROOT / "tools" / "k8s" / "build.sh"), "print-bin-dirs")
-    return {name: Path(value) for name, value in re.findall(r"^([A-Z_]+)=(.+)$", printed, flags=re.M)}
-
-
 @dataclass
 class Cluster:
     state: Path
@@ -71,17 +61,9 @@ class Cluster:
     def pki(self) -> Path:
         return self.state / "pki"
 
-    def kubectl(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [str(self.bins["KUBE_BIN"] / "kubectl"), "--kubeconfig", str(self.state / "kubeconfig"), *args],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            input=stdin,
-        )
-        if check:
-            assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
-        return done
+    @property
+    def kubectl(self) -> Kubectl:
+        return Kubectl(str(self.bins["KUBE_BIN"] / "kubectl"), str(self.state / "kubeconfig"))
 
     def pid(self, component: str) -> int:
         return int((self.state / "run" / f"{component}.pid").read_text())
@@ -111,17 +93,6 @@ def cluster() -> Iterator[Cluster]:
         found.kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", check=False)
         # The ports are the machine's: leave them free, as test_e2e does.
         subprocess.run([str(CLUSTER), "stop"], timeout=300, check=False)
-
-
-def eventually(check: Any, what: str, timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 # ------------------------------------------------------------------------------------------ listeners

@@ -12,21 +12,17 @@ from a pod that no policy restricts.
 from __future__ import annotations
 
 import json
-import os
-import re
 import secrets
 import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from engine import REPO_ROOT, SCRIPTS, Workspace, bootstrap_env
+from cluster import Kubectl, eventually, sh, smoke_image
+from engine import REPO_ROOT, SCRIPTS, Workspace, toolchain
 
 pytestmark = pytest.mark.cluster
 
@@ -37,78 +33,22 @@ NODE_PORT = 30082
 NODE_IP = "10.244.0.1"
 API_SERVICE = "10.96.0.1:443"
 APP_SELECTOR = "app.kubernetes.io/name=goapp"
-REGISTRY = "127.0.0.1:5000"
-
-
-def sh(*args: str, timeout: int = 900, cwd: Path = REPO_ROOT) -> str:
-    done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=cwd)
-    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
-
-
-def eventually(check: Any, what: str, timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
-
-
-@dataclass
-class Kubectl:
-    binary: str
-    kubeconfig: str
-
-    def __call__(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [self.binary, "--kubeconfig", self.kubeconfig, *args],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            input=stdin,
-        )
-        if check:
-            assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
-        return done
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self(*args, "-o", "json").stdout)
 
 
 @pytest.fixture(scope="module")
 def kubectl() -> Iterator[Kubectl]:
     sh(str(SCRIPTS / "cluster.sh"), "up")
-    bins = sh(str(REPO_ROOT / "tools" / "k8s" / "build.sh"), "print-bin-dirs")
-    match = re.search(r"^KUBE_BIN=(.+)$", bins, flags=re.M)
-    assert match, bins
     try:
-        yield Kubectl(str(Path(match[1]) / "kubectl"), sh(str(SCRIPTS / "cluster.sh"), "kubeconfig-path").strip())
+        yield Kubectl.of_local_cluster()
     finally:
         # The ports are the machine's: leave them free, as test_e2e does.
         subprocess.run([str(SCRIPTS / "cluster.sh"), "stop"], timeout=300, check=False)
 
 
 @pytest.fixture(scope="module")
-def probe_image() -> str:
+def probe_image(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The smoke workload, built on the host and packed FROM scratch: no base image can be pulled here."""
-    sh(str(SCRIPTS / "docker-up.sh"))
-    smoke = REPO_ROOT / "tools" / "k8s" / "smoke"
-    image = f"{REGISTRY}/goapp-smoke:netpol-{secrets.token_hex(4)}"
-    with tempfile.TemporaryDirectory() as context:
-        subprocess.run(
-            ["go", "build", "-trimpath", "-o", f"{context}/smoke", "."],
-            cwd=smoke,
-            env={**os.environ, "CGO_ENABLED": "0"},
-            check=True,
-            timeout=600,
-        )
-        (Path(context) / "Dockerfile").write_text((smoke / "Dockerfile").read_text())
-        sh("docker", "build", "-q", "-t", image, context)
-    sh("docker", "push", "-q", image)
-    return image
+    return smoke_image(tmp_path_factory.mktemp("smoke"), "netpol")
 
 
 def without_secrets(config: dict[str, Any], prefix: str = "") -> tuple[dict[str, Any], list[str]]:
@@ -204,7 +144,7 @@ def setup(kubectl: Kubectl, probe_image: str, tmp_path_factory: pytest.TempPathF
         restricted_namespace(kubectl, namespace)
         kubectl("apply", "-f", "-", stdin=json.dumps(web_pod(namespace, probe_image)))
 
-    workspace = Workspace(tmp_path_factory.mktemp("netpol") / "project", "netpol", bootstrap_env())
+    workspace = Workspace(tmp_path_factory.mktemp("netpol") / "project", "netpol", toolchain())
     local = yaml.safe_load((REPO_ROOT / "stacks" / "Pulumi.local.yaml").read_text())["config"]
     config, secret_paths = without_secrets(local)
     config["goapp:namespace"] = APP_NAMESPACE

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+import simulated_nodes
 from cluster import (
     NOTES_TOKEN,
     PROMETHEUS,
@@ -183,10 +184,16 @@ def test_another_namespace_finds_the_service_by_its_dns_name(cluster: Cluster, t
         assert dns_name == "goapp.goapp-discovery.svc.cluster.local"
         cluster.apply([restricted_namespace(CLIENTS_NAMESPACE)])
         try:
-            cluster.apply([restricted_job("client", CLIENTS_NAMESPACE, image, ["get", f"http://{dns_name}/hello"])])
-            cluster.kubectl("wait", "-n", CLIENTS_NAMESPACE, "job/client", "--for=condition=Complete", "--timeout=180s")
-            logs = cluster.kubectl("logs", "-n", CLIENTS_NAMESPACE, "job/client").stdout
-            assert "Hello from the local stack!" in logs, logs
+            cluster.apply(
+                [restricted_job("client", CLIENTS_NAMESPACE, image, ["get-retrying", f"http://{dns_name}/hello"])]
+            )
+            waited = cluster.kubectl(
+                "wait", "-n", CLIENTS_NAMESPACE, "job/client", "--for=condition=Complete", "--timeout=180s", check=False
+            )
+            logs = cluster.kubectl("logs", "-n", CLIENTS_NAMESPACE, "job/client", check=False)
+            pods = cluster.kubectl("get", "pods", "-n", CLIENTS_NAMESPACE, "-o", "wide", check=False).stdout
+            assert waited.returncode == 0, f"the client Job did not complete:\n{pods}\n{logs.stdout}{logs.stderr}"
+            assert "Hello from the local stack!" in logs.stdout, logs.stdout
         finally:
             cluster.kubectl("delete", "namespace", CLIENTS_NAMESPACE, "--wait=false", check=False)
 
@@ -219,31 +226,6 @@ def test_prometheus_collects_the_apps_request_counter(cluster: Cluster, tmp_path
 # --- beyond one machine, by simulation ---------------------------------------------------------------------------
 
 ZONES = ("zone-a", "zone-b", "zone-c")
-FAKE_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
-
-
-def fake_node(name: str, zone: str) -> dict[str, Any]:
-    """A node KWOK simulates: its annotation hands it to KWOK, the taint keeps real workloads off it."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": name,
-            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-            "labels": {
-                "type": "kwok",
-                "kubernetes.io/hostname": name,
-                "topology.kubernetes.io/zone": zone,
-                "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": "amd64",
-            },
-        },
-        "spec": {"taints": [FAKE_TAINT]},
-        "status": {
-            "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"},
-            "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"},
-        },
-    }
 
 
 def prod_shaped(namespace: str) -> list[dict[str, Any]]:
@@ -258,7 +240,7 @@ def prod_shaped(namespace: str) -> list[dict[str, Any]]:
         document["metadata"]["namespace"] = namespace
     deployment["spec"]["replicas"] = 10
     pod = deployment["spec"]["template"]["spec"]
-    pod["tolerations"] = [{**FAKE_TAINT, "operator": "Equal"}]
+    pod["tolerations"] = [simulated_nodes.TOLERATION]
     pod["nodeSelector"] = {"type": "kwok"}
     pod["volumes"] = [v if v["name"] != "data" else {"name": "data", "emptyDir": {}} for v in pod["volumes"]]
     pod["containers"][0]["envFrom"] = []
@@ -287,19 +269,16 @@ def skew(counts: Counter[str], domains: list[str]) -> int:
 
 def test_a_prod_shaped_deployment_spreads_over_zones_and_a_drain_respects_its_budget(cluster: Cluster) -> None:
     namespace = "goapp-simulated"
-    names = [f"kwok-{zone}-{i}" for zone in ZONES for i in (1, 2)]
-    cluster.apply([fake_node(name, name.rsplit("-", 1)[0].removeprefix("kwok-")) for name in names])
+    names = simulated_nodes.add(dict.fromkeys(ZONES, 2), node_set="prod")
     cluster.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}])
     try:
-        eventually(
-            lambda: all(
-                any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
-                for n in cluster.json("get", "nodes", "-l", "type=kwok")["items"]
-            ),
-            "KWOK to report the simulated nodes Ready",
-        )
         cluster.apply(prod_shaped(namespace))
-        eventually(lambda: placement(cluster, namespace)[2] == 10, "10 pods Ready on simulated nodes")
+        try:
+            eventually(lambda: placement(cluster, namespace)[2] == 10, "10 pods Ready on simulated nodes")
+        except AssertionError:
+            pods = cluster.kubectl("get", "pods", "-n", namespace, "-o", "wide", check=False).stdout
+            events = cluster.kubectl("get", "events", "-n", namespace, check=False).stdout
+            raise AssertionError(f"not 10 pods Ready on simulated nodes:\n{pods}\n{events[-3000:]}") from None
         per_zone, per_node, _ = placement(cluster, namespace)
         print(f"spread of 10 replicas: per zone {dict(per_zone)}, per node {dict(per_node)}")
         assert skew(per_zone, list(ZONES)) <= 1
@@ -329,4 +308,4 @@ def test_a_prod_shaped_deployment_spreads_over_zones_and_a_drain_respects_its_bu
         assert per_node.get(drained, 0) == 0
     finally:
         cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
-        cluster.kubectl("delete", "node", *names, "--wait=false", check=False)
+        simulated_nodes.remove("prod")
