@@ -7,7 +7,7 @@ machine is shared and noisy; absolute numbers are recorded but never claimed.
                                    net/http with goapp's server deadlines; notes GET and PUT; instructions per
                                    request of each under callgrind
     python -m bench.run image      image size vs stripped binary; warm rebuild vs cold build
-    python -m bench.run engine     render-mode preview of dev vs a one-resource floor; 1, 5, 20 services; unit suite
+    python -m bench.run engine     render-mode preview of prod vs a one-resource floor; 1, 5, 20 services; unit suite
     python -m bench.run cluster    warm `make up`; rollout of a config change on the local cluster
     python -m bench.run go         goapp's Go benchmarks into bench/go-bench.txt (benchstat format)
     python -m bench.run report     bench/results.md and bench/latency.png from bench/data/
@@ -51,6 +51,7 @@ from pathlib import Path
 import yaml
 
 from bench import callgrind, parsers
+from bench.report import PREVIEWED_STACK
 from ops import project
 from ops.engine import Engine, EngineError
 from ops.toolchain import Toolchain, ToolchainError, bootstrap
@@ -515,7 +516,7 @@ class Service:
             request = urllib.request.Request(server.url("/notes/bench"), data=b"n" * 256, method="PUT")
             request.add_header("Authorization", f"Bearer {self.token}")
             urllib.request.urlopen(request, timeout=5).close()
-        log(f"service: {name} run {run}/{self.ctx.knobs.runs}")
+        log(f"service: {name} run {run}/{self.ctx.knobs.service_runs}")
         output = self.ctx.knobs.data / "wrk" / f"{name}-{run}.txt"
         self.wrk(server.url(subject.path), self.ctx.knobs.warmup, self.ctx.work / "warmup.txt", subject.lua)
         self.wrk(server.url(subject.path), self.ctx.knobs.duration, output, subject.lua)
@@ -739,16 +740,17 @@ def engine(ctx: Context) -> None:
         (work / f"state-{name}").mkdir()
         return f"file://{work}/state-{name}"
 
-    # goapp's program runs from the repository with a copy of the dev stack's file as --config-file, so neither
-    # stacks/ nor .pulumi-state/ is touched; the floor and the services programs run from copies.
-    dev_config = work / "Pulumi.dev.yaml"
-    shutil.copy(project.STACKS_DIR / "Pulumi.dev.yaml", dev_config)
+    # goapp's program runs from the repository with a copy of the measured stack's file as --config-file, so
+    # neither stacks/ nor .pulumi-state/ is touched; the floor and the services programs run from copies.
+    stack = PREVIEWED_STACK
+    stack_config = work / f"Pulumi.{stack}.yaml"
+    shutil.copy(project.STACKS_DIR / f"Pulumi.{stack}.yaml", stack_config)
     programs = {
-        "dev": Program(
-            "dev",
-            Engine(REPO, state("dev"), toolchain, env={**stamps, "GOAPP_RENDER_DIR": str(work / "render-dev")}),
-            "dev",
-            dev_config,
+        stack: Program(
+            stack,
+            Engine(REPO, state(stack), toolchain, env={**stamps, "GOAPP_RENDER_DIR": str(work / f"render-{stack}")}),
+            stack,
+            stack_config,
         ),
         "floor": Program(
             "floor",
@@ -785,7 +787,7 @@ def engine(ctx: Context) -> None:
         )
     for run in range(1, knobs.runs + 1):
         log(f"engine: previews run {run}/{knobs.runs}")
-        pair = ("dev", "floor") if run % 2 else ("floor", "dev")
+        pair = (stack, "floor") if run % 2 else ("floor", stack)
         # Rotate the service counts, so no count always runs first or last in a round.
         rotated = [f"services-{SERVICE_COUNTS[(i + run) % len(SERVICE_COUNTS)]}" for i in range(len(SERVICE_COUNTS))]
         for name in (*pair, *rotated):

@@ -29,10 +29,11 @@ FORBIDDEN_STEPS = frozenset(
 
 class EngineError(RuntimeError):
     """A step of the engine failed. `headline` names the stack, the step and the exit code; the message adds the
-    end of the CLI's output, where the engine says what went wrong; `out` holds all of it."""
+    end of the CLI's output, where the engine says what went wrong; `out` holds all of it and `said` the CLI's
+    stderr alone (the program's own errors, which a caller streaming only stdout has not shown yet)."""
 
-    def __init__(self, stack: str, step: str, out: str, code: int | None = None) -> None:
-        self.stack, self.step, self.out, self.code = stack, step, out, code
+    def __init__(self, stack: str, step: str, out: str, code: int | None = None, said: str = "") -> None:
+        self.stack, self.step, self.out, self.code, self.said = stack, step, out, code, said
         self.headline = f"stack {stack}: {step} failed" + (f" (exit {code})" if code is not None else "")
         tail = "\n".join(out.strip().splitlines()[-40:])
         super().__init__(f"{self.headline}:\n{tail}" if tail else self.headline)
@@ -79,8 +80,9 @@ class Engine:
         try:
             yield
         except auto.errors.CommandError as error:
-            code, out = _command_result(str(error))
-            raise EngineError(stack, step, out, code) from None
+            code, stdout, stderr = _command_result(str(error))
+            out = "\n".join(part for part in (stdout, stderr) if part)
+            raise EngineError(stack, step, out, code, said=stderr) from None
 
     def preview(
         self, stack: str, *, env: Mapping[str, str] | None = None, on_output: OnOutput | None = None, **options: Any
@@ -156,15 +158,15 @@ class Engine:
         return subprocess.run(command, cwd=self.project_dir, env=dict(options.env_vars or {}), check=False, text=True)
 
 
-def _command_result(message: str) -> tuple[int | None, str]:
-    """The exit code and the output (stdout, then stderr) in an Automation API CommandError's message."""
+def _command_result(message: str) -> tuple[int | None, str, str]:
+    """The exit code, stdout and stderr in an Automation API CommandError's message."""
     head, _, rest = message.partition(" stdout: ")
     stdout, _, stderr = rest.partition("\n stderr: ")
     code = None
     for line in head.splitlines():
         if line.strip().startswith("code:"):
             code = int(line.split(":", 1)[1]) if line.split(":", 1)[1].strip().lstrip("-").isdigit() else None
-    return code, "\n".join(part.strip() for part in (stdout, stderr) if part.strip())
+    return code, stdout.strip(), stderr.strip()
 
 
 def resources(deployment: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -152,8 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for stack in stacks if options.action == "render-all" else [options.stack]:
             run(options.action, stack, options, toolchain, environ)
     except EngineError as error:
-        # The engine's output has streamed already; say only what failed.
-        print(f"stack: {error.headline}", file=sys.stderr)
+        # stdout has streamed already; stderr, where the program and the engine say what went wrong, has not.
+        print(f"stack: {error.headline}" + (f":\n{error.said}" if error.said else ""), file=sys.stderr)
         return 1
     except ToolchainError as error:
         print(f"stack: {error}", file=sys.stderr)

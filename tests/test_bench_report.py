@@ -80,9 +80,9 @@ def test_parts_not_measured_say_why_and_judged_figures_show_their_goal(tmp_path:
         data,
         "engine",
         [
-            ("preview", "dev", 1, 1.2, "s"),
+            ("preview", "prod", 1, 1.2, "s"),
             ("preview", "floor", 1, 1.0, "s"),
-            ("resources", "dev", 0, 11, "resources"),
+            ("resources", "prod", 0, 11, "resources"),
             ("resources", "floor", 0, 3, "resources"),
         ],
         "measured 2026-11-25T15:00Z",
@@ -95,7 +95,7 @@ def test_parts_not_measured_say_why_and_judged_figures_show_their_goal(tmp_path:
     assert "| Engine (Pulumi, render mode) | measured 2026-11-25T15:00Z |" in text
     assert "**not measured: Docker is not available (scripts/docker-up.sh: no dockerd)**" in text
     assert "| Service (wrk on loopback) | not measured: not run yet (python -m bench.run service) |" in text
-    assert "| **Preview of dev ÷ one-resource floor** (wall time) | 1.200 | 1.200 | 1.200 | 1 | ≤ 1.25 |" in text
+    assert "| **Preview of prod ÷ one-resource floor** (wall time) | 1.200 | 1.200 | 1.200 | 1 | ≤ 1.25 |" in text
     assert "not judged: 1 run(s), fewer than 5" in text
     assert "Unit suite: `pytest -m unit-selection tests`" in text
     assert not (tmp_path / "latency.png").exists(), "no service data, so no chart"
