@@ -41,11 +41,11 @@ render: venv ## Render STACK's objects as YAML under dist/STACK/ (needs GOAPP_IM
 
 .PHONY: bootstrap
 bootstrap: venv ## Build/install the Pulumi CLI, language host and plugins (cached by version)
-	scripts/bootstrap-pulumi.sh >/dev/null
+	tools/pulumi/bootstrap.sh >/dev/null
 
 .PHONY: venv
 venv: ## Create .venv from requirements.txt
-	scripts/venv.sh
+	tools/python/venv.sh
 
 # --- local cluster ---------------------------------------------------------------------------------
 
@@ -53,11 +53,11 @@ venv: ## Create .venv from requirements.txt
 cluster-prebuild: ## Build the cluster's binaries in the background (nice'd), so a cold `make test` overlaps it with its other steps
 	tools/k8s/build.sh background
 cluster-up: ## Start the local single-node Kubernetes and the registry on 127.0.0.1:5000
-	scripts/cluster.sh up
+	tools/k8s/cluster.sh up
 cluster-stop: ## Stop the local cluster, keeping its data
-	scripts/cluster.sh stop
+	tools/k8s/cluster.sh stop
 cluster-delete: ## Stop the local cluster and delete all its state
-	scripts/cluster.sh delete
+	tools/k8s/cluster.sh delete
 
 # --- tests -----------------------------------------------------------------------------------------
 
@@ -76,11 +76,11 @@ unit: venv ## Fast unit tests: Python with Pulumi mocks (and the policy pack), a
 
 .PHONY: goapp-test
 goapp-test: ## goapp: gofmt, go vet, go test -race, short fuzzing
-	scripts/goapp-test.sh
+	goapp/scripts/test.sh
 
 .PHONY: image-test
 image-test: ## goapp's image: build on the local stand-ins, run read-only as 65532, probe it
-	scripts/goapp-image-test.sh
+	goapp/scripts/image-test.sh
 
 .PHONY: engine-test
 engine-test: venv bootstrap ## The real Pulumi engine: render, preview, contract errors, secrets in state, policy pack

@@ -616,18 +616,18 @@ def docker_cpu_ns() -> int | None:
 
 def image(ctx: Context) -> None:
     knobs = ctx.knobs
-    if subprocess.run([str(project.SCRIPTS / "docker-up.sh")], capture_output=True, check=False).returncode != 0:
-        raise NotMeasured("Docker is not available (scripts/docker-up.sh failed)")
-    printed = subprocess.run([str(project.SCRIPTS / "base-images.sh")], capture_output=True, text=True, check=False)
+    if subprocess.run([str(project.DOCKER_UP)], capture_output=True, check=False).returncode != 0:
+        raise NotMeasured("Docker is not available (tools/docker/up.sh failed)")
+    printed = subprocess.run([str(project.BASE_IMAGES)], capture_output=True, text=True, check=False)
     bases = dict(re.findall(r"^(GO_IMAGE|RUNTIME_IMAGE)=(\S+)$", printed.stdout, re.M))
     if printed.returncode != 0 or len(bases) != 2:
-        raise NotMeasured(f"base images are missing (scripts/base-images.sh: {printed.stderr.strip()[-200:]})")
+        raise NotMeasured(f"base images are missing (tools/docker/base-images.sh: {printed.stderr.strip()[-200:]})")
     records = Records(knobs.data, "image")
     records.begin()
     source, tags = ctx.work / "goapp-src", []
     # The one-line change is made in a copy: the repository's goapp/ is never touched.
     shutil.copytree(REPO / "goapp", source)
-    set_message = str(project.SCRIPTS / "set-default-message.sh")
+    set_message = str(project.SET_DEFAULT_MESSAGE)
     # Changed once before the first cold build too, so a constant that moved fails here, not after a build.
     ctx.run("set-message-0", [set_message, str(source), "Hello from Gin! (bench 0)"])
     goproxy = subprocess.run(["go", "env", "GOPROXY"], capture_output=True, text=True, check=True).stdout.strip()
@@ -809,13 +809,11 @@ def engine(ctx: Context) -> None:
 
 def cluster(ctx: Context) -> None:
     knobs, work = ctx.knobs, ctx.work
-    status = subprocess.run(
-        [str(project.SCRIPTS / "cluster.sh"), "status"], capture_output=True, text=True, check=False
-    )
+    status = subprocess.run([str(project.CLUSTER_SH), "status"], capture_output=True, text=True, check=False)
     stopped = re.search(r"^(kube-apiserver|kubelet)\s+stopped", status.stdout, re.M)
     if status.returncode != 0 or stopped:
         raise NotMeasured(
-            f"the local cluster is not running (scripts/cluster.sh status: {status.stdout.strip()[-200:]})"
+            f"the local cluster is not running (tools/k8s/cluster.sh status: {status.stdout.strip()[-200:]})"
         )
     # A first `make up` (not recorded) makes the later ones warm: image cached, stack deployed.
     log("cluster: first make up (warm-up, not recorded)")

@@ -2,7 +2,7 @@
 
 `make preview|up|down|render`, `make up`, the gates, the engine and end-to-end tests and the benchmarks all go
 through `Engine`: a `LocalWorkspace` over the project (the repository, or a test's copy of it) whose
-`PulumiCommand` is the CLI scripts/bootstrap-pulumi.sh built, with the project's virtualenv and plugin home.
+`PulumiCommand` is the CLI tools/pulumi/bootstrap.sh built, with the project's virtualenv and plugin home.
 Every failure is an `EngineError` that names the stack and the step, with the end of the CLI's output.
 """
 

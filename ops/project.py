@@ -6,11 +6,22 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STACKS_DIR = REPO_ROOT / "stacks"
-SCRIPTS = REPO_ROOT / "scripts"
 STATE_DIR = REPO_ROOT / ".pulumi-state"
 DIST_DIR = REPO_ROOT / "dist"
 UNIT_SELECTION_FILE = REPO_ROOT / "tests" / "unit-selection"
 """The pytest marker expression of the fast unit tests; the Makefile and the benchmark both read it."""
+
+# What stays bash lives next to what it supervises or bootstraps.
+CLUSTER_SH = REPO_ROOT / "tools" / "k8s" / "cluster.sh"
+"""Supervises this machine's Kubernetes and registry: up, stop, delete, status, kubeconfig-path."""
+PULUMI_BOOTSTRAP = REPO_ROOT / "tools" / "pulumi" / "bootstrap.sh"
+"""Builds the Pulumi CLI, language host and plugins; with --print-env only prints their environment."""
+DOCKER_UP = REPO_ROOT / "tools" / "docker" / "up.sh"
+"""Makes a Docker daemon answer: installs Debian's docker.io and starts dockerd when needed."""
+BASE_IMAGES = REPO_ROOT / "tools" / "docker" / "base-images.sh"
+"""Builds the local stand-ins for goapp/Dockerfile's base images; prints GO_IMAGE=… and RUNTIME_IMAGE=…."""
+SET_DEFAULT_MESSAGE = REPO_ROOT / "goapp" / "scripts" / "set-default-message.sh"
+"""Changes goapp's DefaultMessage in a copy of goapp/: the one-line change the image checks rebuild after."""
 
 REVIEW_DIGEST = "sha256:" + "5e" * 32
 """Stands for the digest CI pushed when rendering only for review, the gates and the tests: render mode builds

@@ -78,15 +78,15 @@ def needs_stand_ins(stack: str) -> bool:
 
 def prepare_build(stack: str, env: Mapping[str, str]) -> None:
     """A build needs Docker, and here the base-image stand-ins (both bash bootstraps)."""
-    run_script("docker-up.sh")
+    run_script(project.DOCKER_UP)
     if needs_stand_ins(stack):
-        run_script("base-images.sh", quiet=True)
+        run_script(project.BASE_IMAGES, quiet=True)
 
 
-def run_script(name: str, quiet: bool = False) -> None:
-    done = subprocess.run([str(project.SCRIPTS / name)], stdout=subprocess.DEVNULL if quiet else None, check=False)
+def run_script(script: Path, quiet: bool = False) -> None:
+    done = subprocess.run([str(script)], stdout=subprocess.DEVNULL if quiet else None, check=False)
     if done.returncode != 0:
-        raise SystemExit(f"stack: scripts/{name} failed (exit {done.returncode})")
+        raise SystemExit(f"stack: {script.relative_to(project.REPO_ROOT)} failed (exit {done.returncode})")
 
 
 def echo(line: str) -> None:

@@ -1,4 +1,4 @@
-"""The Pulumi engine this project runs: the CLI, language host and plugins scripts/bootstrap-pulumi.sh builds.
+"""The Pulumi engine this project runs: the CLI, language host and plugins tools/pulumi/bootstrap.sh builds.
 
 The bootstrap (bash: it builds Go modules) prints `export NAME="value"` lines; this turns them into the
 environment every engine call gets, and into the CLI's install root for the Automation API.
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ops.project import REPO_ROOT, SCRIPTS
+from ops.project import PULUMI_BOOTSTRAP, REPO_ROOT
 
 _EXPORT = re.compile(r'^export ([A-Z_][A-Z0-9_]*)="?(.*?)"?$', re.M)
 
@@ -47,10 +47,10 @@ def bootstrap(build: bool = True, environ: Mapping[str, str] | None = None) -> T
     The program runs in the project's virtualenv, as the language host is told by PATH and VIRTUAL_ENV.
     """
     base = dict(os.environ if environ is None else environ)
-    script = [str(SCRIPTS / "bootstrap-pulumi.sh"), *([] if build else ["--print-env"])]
+    script = [str(PULUMI_BOOTSTRAP), *([] if build else ["--print-env"])]
     done = subprocess.run(script, capture_output=True, text=True, env=base, check=False)
     if done.returncode != 0:
-        raise ToolchainError(f"scripts/bootstrap-pulumi.sh failed:\n{done.stderr[-3000:]}")
+        raise ToolchainError(f"tools/pulumi/bootstrap.sh failed:\n{done.stderr[-3000:]}")
     env = {**base, **parse_exports(done.stdout, base.get("PATH", ""))}
     venv = REPO_ROOT / ".venv"
     env["VIRTUAL_ENV"] = str(venv)

@@ -1,7 +1,7 @@
 """`make up`: deploy a stack (default local) and prove, from the client side, that it answers.
 
 For the local stack pointed at this machine's cluster (the kubeconfig `make cluster-up` writes), the cluster and
-its registry are started first (scripts/cluster.sh supervises them). Pointed at another cluster (kind, minikube,
+its registry are started first (tools/k8s/cluster.sh supervises them). Pointed at another cluster (kind, minikube,
 a cloud), the stack is deployed there as it is. Then `/readyz` on the stack's URL must answer, the notes API
 must accept the stack's NOTES_TOKEN, and a sample request is printed that reads the token from the stack's
 encrypted config instead of showing it.
@@ -81,9 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     stack = parser.parse_args(argv).stack
     environ = {**os.environ, "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", "")}
     if uses_local_cluster(stack):
-        done = subprocess.run([str(project.SCRIPTS / "cluster.sh"), "up"], check=False)
+        done = subprocess.run([str(project.CLUSTER_SH), "up"], check=False)
         if done.returncode != 0:
-            print(f"up: scripts/cluster.sh up failed (exit {done.returncode})", file=sys.stderr)
+            print(f"up: tools/k8s/cluster.sh up failed (exit {done.returncode})", file=sys.stderr)
             return 1
     try:
         toolchain = bootstrap(environ=environ)

@@ -24,7 +24,8 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
-from engine import REPO_ROOT, SCRIPTS, Workspace, toolchain
+from engine import REPO_ROOT, Workspace, toolchain
+from ops.project import CLUSTER_SH, DOCKER_UP
 from traffic import target
 
 T = TypeVar("T")
@@ -103,7 +104,7 @@ class Kubectl:
 
     @classmethod
     def of_local_cluster(cls) -> Kubectl:
-        kubeconfig = sh(str(SCRIPTS / "cluster.sh"), "kubeconfig-path").strip()
+        kubeconfig = sh(str(CLUSTER_SH), "kubeconfig-path").strip()
         return cls(str(bin_dirs()["KUBE_BIN"] / "kubectl"), kubeconfig)
 
     def __call__(
@@ -145,12 +146,12 @@ class Cluster:
 def running_cluster() -> Iterator[Cluster]:
     """The local cluster, started for a module and stopped after it; Docker too, which every deployed stack's
     image build needs (a module run alone must not depend on an earlier one having started it)."""
-    sh(str(SCRIPTS / "docker-up.sh"))
-    sh(str(SCRIPTS / "cluster.sh"), "up")
+    sh(str(DOCKER_UP))
+    sh(str(CLUSTER_SH), "up")
     try:
         yield Cluster()
     finally:
-        subprocess.run([str(SCRIPTS / "cluster.sh"), "stop"], timeout=300, check=False)
+        subprocess.run([str(CLUSTER_SH), "stop"], timeout=300, check=False)
 
 
 def local_config(
@@ -226,7 +227,7 @@ def deployed(root: Path, stack: str, cluster: Cluster, config: dict[str, Any]) -
 def smoke_image(tmp: Path, purpose: str = "e2e") -> str:
     """tools/k8s/smoke built on the host, packed FROM scratch and pushed to the local registry (no image can be
     pulled here); a tag of its own per call (`purpose` and a random suffix), so modules never race on one."""
-    sh(str(SCRIPTS / "docker-up.sh"))
+    sh(str(DOCKER_UP))
     smoke = REPO_ROOT / "tools" / "k8s" / "smoke"
     sh("go", "build", "-trimpath", "-o", str(tmp / "smoke"), ".", cwd=smoke, env={**os.environ, "CGO_ENABLED": "0"})
     (tmp / "Dockerfile").write_text((smoke / "Dockerfile").read_text())

@@ -20,16 +20,15 @@ from ops.engine import FORBIDDEN_STEPS, Engine, EngineError, resources
 from ops.toolchain import Toolchain, bootstrap
 
 REPO_ROOT = project.REPO_ROOT
-SCRIPTS = project.SCRIPTS
 RENDER_DIGEST = project.REVIEW_DIGEST
 UPGRADE_FROM = "723fb8627be015a0afec445e91736ad23469859b"
 """The last commit whose program registered one goapp:workload:Workload with every object under it."""
 
-__all__ = ["FORBIDDEN_STEPS", "RENDER_DIGEST", "REPO_ROOT", "SCRIPTS", "UPGRADE_FROM", "Workspace", "toolchain"]
+__all__ = ["FORBIDDEN_STEPS", "RENDER_DIGEST", "REPO_ROOT", "UPGRADE_FROM", "Workspace", "toolchain"]
 
 
 def toolchain() -> Toolchain:
-    """The engine scripts/bootstrap-pulumi.sh built (`make engine-test` and `make e2e` bootstrap first)."""
+    """The engine tools/pulumi/bootstrap.sh built (`make engine-test` and `make e2e` bootstrap first)."""
     return bootstrap(build=False)
 
 

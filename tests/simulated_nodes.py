@@ -1,6 +1,6 @@
 """Simulated nodes on the local cluster: add and remove KWOK nodes in given zones.
 
-scripts/cluster.sh runs KWOK's controller, which plays the kubelet of every node annotated
+tools/k8s/cluster.sh runs KWOK's controller, which plays the kubelet of every node annotated
 `kwok.x-k8s.io/node: fake` (and of no other): it marks such a node Ready, keeps its lease, and marks the
 pods the real scheduler binds to it Running and Ready. Each node comes from tools/k8s/manifests/kwok-node.yaml:
 label `topology.kubernetes.io/zone: <zone>`, the taint `kwok.x-k8s.io/node=fake:NoSchedule` (only pods
@@ -53,7 +53,7 @@ class Kubectl:
         match = re.search(r"^KUBE_BIN=(.+)$", bins, flags=re.M)
         if not match:
             raise RuntimeError(f"tools/k8s/build.sh print-bin-dirs printed no KUBE_BIN:\n{bins}")
-        kubeconfig = _run([str(REPO_ROOT / "scripts" / "cluster.sh"), "kubeconfig-path"]).strip()
+        kubeconfig = _run([str(REPO_ROOT / "tools" / "k8s" / "cluster.sh"), "kubeconfig-path"]).strip()
         return cls(str(Path(match[1]) / "kubectl"), kubeconfig)
 
     def __call__(self, *args: str, stdin: str | None = None, timeout: int = 300) -> str:

@@ -88,12 +88,12 @@ def test_parts_not_measured_say_why_and_judged_figures_show_their_goal(tmp_path:
         "measured 2026-11-25T15:00Z",
     )
     (data / "unit-command.txt").write_text("pytest -m unit-selection tests\n")
-    (data / "image.status").write_text("not measured: Docker is not available (scripts/docker-up.sh: no dockerd)\n")
+    (data / "image.status").write_text("not measured: Docker is not available (tools/docker/up.sh: no dockerd)\n")
     out = tmp_path / "results.md"
     assert report.main(["--data", str(data), "--out", str(out), "--chart", str(tmp_path / "latency.png")]) == 0
     text = out.read_text()
     assert "| Engine (Pulumi, render mode) | measured 2026-11-25T15:00Z |" in text
-    assert "**not measured: Docker is not available (scripts/docker-up.sh: no dockerd)**" in text
+    assert "**not measured: Docker is not available (tools/docker/up.sh: no dockerd)**" in text
     assert "| Service (wrk on loopback) | not measured: not run yet (python -m bench.run service) |" in text
     assert "| **Preview of prod ÷ one-resource floor** (wall time) | 1.200 | 1.200 | 1.200 | 1 | ≤ 1.25 |" in text
     assert "not judged: 1 run(s), fewer than 5" in text

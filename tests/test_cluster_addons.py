@@ -31,7 +31,7 @@ import simulated_nodes
 from cluster import Kubectl, bin_dirs, eventually, sh, smoke_image
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CLUSTER = REPO_ROOT / "scripts" / "cluster.sh"
+CLUSTER = REPO_ROOT / "tools" / "k8s" / "cluster.sh"
 NAMESPACE = "goapp-addons"
 WEB = ("127.0.0.1", 8000)
 PROMETHEUS = "http://127.0.0.1:9090"

@@ -1,4 +1,4 @@
-"""What scripts/cluster.sh changes on the host and undoes, on its functions alone (sourced into bash with a
+"""What tools/k8s/cluster.sh changes on the host and undoes, on its functions alone (sourced into bash with a
 scratch directory standing in for /proc/sys and /usr/sbin): no cluster, no root-only side effects.
 
 The whole round trip on the real host (up, then delete, leaving the host as it was) is in test_cluster_lifecycle.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-CLUSTER = Path(__file__).resolve().parent.parent / "scripts" / "cluster.sh"
+CLUSTER = Path(__file__).resolve().parent.parent / "tools" / "k8s" / "cluster.sh"
 
 
 def bash(script: str, scratch: Path) -> subprocess.CompletedProcess[str]:

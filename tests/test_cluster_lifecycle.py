@@ -1,4 +1,4 @@
-"""scripts/cluster.sh's verbs on the real host (issue 17): one lock taken before any work, a failed `up` that
+"""tools/k8s/cluster.sh's verbs on the real host (issue 17): one lock taken before any work, a failed `up` that
 leaves nothing half-started, certificates renewed near expiry, and a `delete` that leaves the host as it was.
 
 The module ends with the cluster deleted; the next cluster test's `up` creates it again (binaries stay cached).
@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CLUSTER = REPO_ROOT / "scripts" / "cluster.sh"
+CLUSTER = REPO_ROOT / "tools" / "k8s" / "cluster.sh"
 COMPONENTS = [
     "registry",
     "etcd",
@@ -128,7 +128,7 @@ def test_a_second_concurrent_up_waits_for_the_first_and_starts_nothing_twice() -
     outputs = [up.communicate(timeout=1800) for up in ups]
     logs = "".join(err for _, err in outputs)
     assert [up.returncode for up in ups] == [0, 0], logs[-4000:]
-    assert logs.count("another scripts/cluster.sh holds") == 1, logs[-4000:]
+    assert logs.count("another tools/k8s/cluster.sh holds") == 1, logs[-4000:]
     for component in COMPONENTS:
         assert logs.count(f"[cluster] starting {component}") == 1, (component, logs[-4000:])
     assert components_running() == COMPONENTS

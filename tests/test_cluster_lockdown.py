@@ -30,7 +30,7 @@ import pytest
 from cluster import Kubectl, bin_dirs, eventually, sh
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CLUSTER = REPO_ROOT / "scripts" / "cluster.sh"
+CLUSTER = REPO_ROOT / "tools" / "k8s" / "cluster.sh"
 NODE_IP = "10.244.0.1"
 NAMESPACE = "goapp-lockdown"
 UNPRIVILEGED = (

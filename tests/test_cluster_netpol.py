@@ -22,7 +22,8 @@ import pytest
 import yaml
 
 from cluster import Kubectl, eventually, sh, smoke_image
-from engine import REPO_ROOT, SCRIPTS, Workspace, toolchain
+from engine import REPO_ROOT, Workspace, toolchain
+from ops.project import BASE_IMAGES, CLUSTER_SH
 
 pytestmark = pytest.mark.cluster
 
@@ -37,12 +38,12 @@ APP_SELECTOR = "app.kubernetes.io/name=goapp"
 
 @pytest.fixture(scope="module")
 def kubectl() -> Iterator[Kubectl]:
-    sh(str(SCRIPTS / "cluster.sh"), "up")
+    sh(str(CLUSTER_SH), "up")
     try:
         yield Kubectl.of_local_cluster()
     finally:
         # The ports are the machine's: leave them free, as test_e2e does.
-        subprocess.run([str(SCRIPTS / "cluster.sh"), "stop"], timeout=300, check=False)
+        subprocess.run([str(CLUSTER_SH), "stop"], timeout=300, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +140,7 @@ class Setup:
 
 @pytest.fixture(scope="module")
 def setup(kubectl: Kubectl, probe_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    sh(str(SCRIPTS / "base-images.sh"))
+    sh(str(BASE_IMAGES))
     for namespace in (LISTED, UNLISTED):
         restricted_namespace(kubectl, namespace)
         kubectl("apply", "-f", "-", stdin=json.dumps(web_pod(namespace, probe_image)))

@@ -1,4 +1,4 @@
-"""`scripts/cluster.sh up` refuses at once when a port it needs is taken: it names the address, the component
+"""`tools/k8s/cluster.sh up` refuses at once when a port it needs is taken: it names the address, the component
 and the program holding it, and starts nothing (instead of a component that never becomes ready)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-CLUSTER = Path(__file__).resolve().parent.parent / "scripts" / "cluster.sh"
+CLUSTER = Path(__file__).resolve().parent.parent / "tools" / "k8s" / "cluster.sh"
 
 pytestmark = pytest.mark.cluster
 

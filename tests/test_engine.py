@@ -1,7 +1,7 @@
 """The real engine, offline: render, preview, the contract through the CLI, secrets in state.
 
 These run the Pulumi CLI, the Python language host and the kubernetes plugin built by
-scripts/bootstrap-pulumi.sh (`make engine-test` bootstraps first).
+tools/pulumi/bootstrap.sh (`make engine-test` bootstraps first).
 """
 
 from __future__ import annotations

@@ -38,7 +38,8 @@ from cluster import (
     sh,
     smoke_image,
 )
-from engine import REPO_ROOT, SCRIPTS
+from engine import REPO_ROOT
+from ops.project import BASE_IMAGES, SET_DEFAULT_MESSAGE
 from traffic import Traffic
 
 pytestmark = pytest.mark.cluster
@@ -56,8 +57,8 @@ def goapp_image(tmp: Path, message_text: str, version: str) -> str:
     """goapp with a one-line change (its default message), built on the local stand-ins and pushed; its digest."""
     source = tmp / "goapp"
     shutil.copytree(REPO_ROOT / "goapp", source)
-    sh(str(SCRIPTS / "set-default-message.sh"), str(source), message_text)
-    printed = sh(str(SCRIPTS / "base-images.sh"))
+    sh(str(SET_DEFAULT_MESSAGE), str(source), message_text)
+    printed = sh(str(BASE_IMAGES))
     bases = dict(line.split("=", 1) for line in printed.split() if "=" in line)
     tag = f"127.0.0.1:5000/goapp:{version}"
     env = {**os.environ, "DOCKER_BUILDKIT": "0"}

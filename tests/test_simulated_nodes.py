@@ -36,7 +36,7 @@ def test_each_zone_gets_its_count_of_nodes_managed_by_kwok_and_tainted() -> None
 def test_the_controller_and_metrics_server_select_what_the_template_sets() -> None:
     kwok = yaml.safe_load((simulated_nodes.REPO_ROOT / "tools/k8s/config/kwok-config.yaml").read_text())
     assert kwok["options"]["manageNodesWithAnnotationSelector"] == "kwok.x-k8s.io/node=fake"
-    cluster_sh = (simulated_nodes.REPO_ROOT / "scripts/cluster.sh").read_text()
+    cluster_sh = (simulated_nodes.REPO_ROOT / "tools/k8s/cluster.sh").read_text()
     assert "--node-selector 'type!=kwok'" in cluster_sh
 
 

@@ -6,5 +6,5 @@
 //
 //	go test -tags blackbox ./blackbox
 //
-// scripts/goapp-test.sh runs them as part of `make test`.
+// goapp/scripts/test.sh runs them as part of `make test`.
 package blackbox

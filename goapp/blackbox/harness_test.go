@@ -218,7 +218,7 @@ func (p *process) logLines(msg string) []map[string]any {
 func tmpfs(t *testing.T, size int) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Fatal("the volume tests mount a tmpfs and need root (run them through scripts/goapp-test.sh as root)")
+		t.Fatal("the volume tests mount a tmpfs and need root (run them through goapp/scripts/test.sh as root)")
 	}
 	dir := t.TempDir()
 	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {

@@ -1,6 +1,6 @@
 """The policy pack in the real engine: `pulumi preview --policy-pack policy` blocks a deliberately bad program.
 
-Needs the CLI, the Python language host and the Kubernetes plugin from scripts/bootstrap-pulumi.sh
+Needs the CLI, the Python language host and the Kubernetes plugin from tools/pulumi/bootstrap.sh
 (`make engine-test` bootstraps first).
 """
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Proves that the local cluster (scripts/cluster.sh up) does what goapp's deployment needs:
+# Proves that the local cluster (tools/k8s/cluster.sh up) does what goapp's deployment needs:
 #   - an image built by Docker FROM scratch and pushed to the local registry runs in a pod;
 #   - a namespace enforcing the restricted Pod Security Standard rejects a privileged pod;
 #   - a claim of the default StorageClass binds and the pod writes to it as uid 65532 (fsGroup);
@@ -16,7 +16,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 source "$repo/versions.env"
 eval "$("$repo/tools/k8s/build.sh" print-bin-dirs)"
 export KUBECONFIG
-KUBECONFIG=$("$repo/scripts/cluster.sh" kubeconfig-path)
+KUBECONFIG=$("$repo/tools/k8s/cluster.sh" kubeconfig-path)
 kubectl() { "$KUBE_BIN/kubectl" "$@"; }
 ns=goapp-smoke
 passed=0
@@ -30,8 +30,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-[[ -f $KUBECONFIG ]] || { echo "no cluster kubeconfig at $KUBECONFIG: run scripts/cluster.sh up" >&2; exit 1; }
-docker version >/dev/null 2>&1 || { echo "Docker is not running (scripts/docker-up.sh starts it)" >&2; exit 1; }
+[[ -f $KUBECONFIG ]] || { echo "no cluster kubeconfig at $KUBECONFIG: run tools/k8s/cluster.sh up" >&2; exit 1; }
+docker version >/dev/null 2>&1 || { echo "Docker is not running (tools/docker/up.sh starts it)" >&2; exit 1; }
 kubectl delete namespace "$ns" --ignore-not-found --wait=true --timeout=120s >/dev/null
 
 # Image: a static binary FROM scratch, built by Docker and pushed to the local registry.

@@ -1,6 +1,6 @@
 // Command pulumi-resource-kubernetes serves the Kubernetes provider, exactly as upstream's main package
 // does, with the schema and mapping that embed-schema regenerated for the pinned version. The JSON files
-// are build outputs: bootstrap-pulumi.sh builds from a copy of this module in the cache, never in the repo.
+// are build outputs: tools/pulumi/bootstrap.sh builds from a copy of this module in the cache, never in the repo.
 package main
 
 import (

@@ -6,7 +6,7 @@
 #   GOAPP_BENCHTIME  iterations per benchmark in the smoke pass (default 20x)
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root/goapp"
 # A count, not a duration: with a duration, Go 1.26's fuzz coordinator can fail a clean run with "context
 # deadline exceeded" at the deadline (Go issue 75804, fixed in Go 1.27); a count has no deadline to race.
@@ -66,7 +66,7 @@ fi
 "${go_nice[@]}" test -tags blackbox -count=1 ./blackbox
 
 step "API contract: schemathesis against a live goapp on 127.0.0.1 (goapp/schemathesis.toml)"
-"$root/scripts/venv.sh"
+"$root/tools/python/venv.sh"
 work="$(mktemp -d)"
 goapp_pid=""
 stop_goapp() {

@@ -5,7 +5,7 @@
 # Idempotent: a stamp holding both files' hash skips the install when nothing changed.
 set -euo pipefail
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 venv="$repo/.venv"
 stamp="$venv/.requirements.sha256"
 want="$(cat "$repo/requirements.txt" "$repo/pyproject.toml" | sha256sum | cut -d' ' -f1)"

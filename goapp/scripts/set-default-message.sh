@@ -2,7 +2,7 @@
 # Change goapp's DefaultMessage constant in a copy of goapp/: the one-line Go change that the image test and
 # the image benchmark rebuild after. Fails, naming the file, when the constant is not where it is looked for.
 #
-#   scripts/set-default-message.sh <copy of goapp/> <message>
+#   goapp/scripts/set-default-message.sh <copy of goapp/> <message>
 set -euo pipefail
 
 (( $# == 2 )) || { echo "usage: $0 <copy of goapp/> <message>" >&2; exit 2; }

@@ -9,18 +9,18 @@
 # takes well under a second. Prints the build args to use on stdout:
 #   GO_IMAGE=goapp-local/go:1.26.8
 #   RUNTIME_IMAGE=goapp-local/static:1
-# so callers can `eval "$(scripts/base-images.sh)"`. Everything else goes to stderr.
+# so callers can `eval "$(tools/docker/base-images.sh)"`. Everything else goes to stderr.
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# shellcheck source=SCRIPTDIR/../versions.env
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=SCRIPTDIR/../../versions.env
 . "$root/versions.env"
 cache="${GOAPP_CACHE:-$HOME/.cache/goapp}"
 revision="${GOAPP_STANDIN_REVISION:?versions.env must set GOAPP_STANDIN_REVISION}"
 label="org.goapp.standin-revision"
 export DOCKER_BUILDKIT=0
 
-"$root/scripts/docker-up.sh"
+"$root/tools/docker/up.sh"
 
 goroot="$(go env GOROOT)"
 goversion="$(go env GOVERSION)"

@@ -10,12 +10,12 @@
 # stdout carries only `export` lines for the caller to eval (the Makefile does); progress and timings go
 # to stderr, build logs to $GOAPP_CACHE/pulumi/logs/.
 #
-# Usage: scripts/bootstrap-pulumi.sh [--print-env]
+# Usage: tools/pulumi/bootstrap.sh [--print-env]
 #   --print-env  print the environment only; fail if anything is not built and installed yet
 set -euo pipefail
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# shellcheck source=SCRIPTDIR/../versions.env
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=SCRIPTDIR/../../versions.env
 source "$repo/versions.env"
 
 mode=build
@@ -190,7 +190,7 @@ if [[ "$mode" == print ]]; then
   for needed in "$pulumi" "$pulumi_dir/pulumi-language-python" \
     "$pulumi_home/plugins/resource-kubernetes-v$PULUMI_KUBERNETES_VERSION/pulumi-resource-kubernetes"; do
     if [[ ! -x "$needed" ]]; then
-      log "$needed is missing: run scripts/bootstrap-pulumi.sh without --print-env first"
+      log "$needed is missing: run tools/pulumi/bootstrap.sh without --print-env first"
       exit 1
     fi
   done

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # A real single-node Kubernetes on this machine, with minikube's verbs:
 #
-#   scripts/cluster.sh up               build what is missing, start what is not running, wait for
-#                                       the node to be Ready and the default StorageClass to exist
-#   scripts/cluster.sh stop             stop every process and pod container, keep all data
-#   scripts/cluster.sh delete           stop, remove all cluster state and undo what up changed
-#                                       on the host (sysctls, its iptables chains, users, ACLs)
-#   scripts/cluster.sh status           one line per component; exit 0 only if all run
-#   scripts/cluster.sh kubeconfig-path  print the admin kubeconfig's path
+#   tools/k8s/cluster.sh up               build what is missing, start what is not running, wait for
+#                                         the node to be Ready and the default StorageClass to exist
+#   tools/k8s/cluster.sh stop             stop every process and pod container, keep all data
+#   tools/k8s/cluster.sh delete           stop, remove all cluster state and undo what up changed
+#                                         on the host (sysctls, its iptables chains, users, ACLs)
+#   tools/k8s/cluster.sh status           one line per component; exit 0 only if all run
+#   tools/k8s/cluster.sh kubeconfig-path  print the admin kubeconfig's path
 #
 # Components: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kube-proxy
 # built from the Go module proxy (tools/k8s/build.sh); Debian's containerd (a separate instance
@@ -32,7 +32,7 @@
 set -euo pipefail
 umask 022
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 tools="$repo/tools/k8s"
 # shellcheck source=/dev/null
 source "$repo/versions.env"
@@ -140,9 +140,9 @@ take_lock() { # verb
   mkdir -p "$CACHE"
   exec 9<>"$LOCK_FILE"
   if ! flock -n 9; then
-    log "another scripts/cluster.sh holds $LOCK_FILE ($(lock_holder)); waiting up to ${LOCK_WAIT}s"
+    log "another tools/k8s/cluster.sh holds $LOCK_FILE ($(lock_holder)); waiting up to ${LOCK_WAIT}s"
     flock -w "$LOCK_WAIT" 9 ||
-      die "another scripts/cluster.sh still holds $LOCK_FILE ($(lock_holder)) after ${LOCK_WAIT}s; gave up, nothing was changed"
+      die "another tools/k8s/cluster.sh still holds $LOCK_FILE ($(lock_holder)) after ${LOCK_WAIT}s; gave up, nothing was changed"
   fi
   printf 'pid %s: %s\n' "$$" "$1" >"$LOCK_FILE"
   LOCK_HELD=1
@@ -503,7 +503,7 @@ check_ports_free() {
     done < <(ports_of "$c")
   done
   ((${#busy[@]} == 0)) || die "port(s) already in use: ${busy[*]}. Stop that program (another goapp cluster: \
-GOAPP_CACHE=<its cache> scripts/cluster.sh stop) and run up again; nothing was started"
+GOAPP_CACHE=<its cache> tools/k8s/cluster.sh stop) and run up again; nothing was started"
 }
 
 close_inherited_fds() { # in a subshell about to exec a daemon
@@ -531,7 +531,7 @@ start() { # component
   log "starting $1${launcher:+ as $(user_of "$1")}"
   # setsid: the process outlives this script and its terminal; its log is appended across runs.
   # Only stdin, stdout and stderr are handed down: a daemon inheriting another descriptor would hold
-  # it as long as it runs (this script's lock on fd 9, or a caller's `flock FILE scripts/cluster.sh up`).
+  # it as long as it runs (this script's lock on fd 9, or a caller's `flock FILE tools/k8s/cluster.sh up`).
   (close_inherited_fds; exec setsid nohup env "${environment[@]}" "${launcher[@]}" "${cmd[@]}") >>"$STATE/logs/$1.log" 2>&1 </dev/null &
   echo $! >"$(pidfile "$1")"
 }

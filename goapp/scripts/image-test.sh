@@ -7,7 +7,7 @@
 #   GOAPP_VERSION    version stamped into the binary (default dev)
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 tag="${GOAPP_IMAGE_TAG:-goapp:image-test}"
 version="${GOAPP_VERSION:-dev}"
 commit="$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
@@ -24,8 +24,8 @@ check() { # check DESCRIPTION COMMAND...: pass when the command succeeds
   if "$@"; then pass "$what"; else fail "$what"; fi
 }
 
-"$root/scripts/docker-up.sh"
-eval "$("$root/scripts/base-images.sh")" # sets GO_IMAGE and RUNTIME_IMAGE
+"$root/tools/docker/up.sh"
+eval "$("$root/tools/docker/base-images.sh")" # sets GO_IMAGE and RUNTIME_IMAGE
 
 suffix="$$"
 containers=()
@@ -74,7 +74,7 @@ rebuild_cached_dependencies() {
   copy="$(mktemp -d)"
   log="$copy.log"
   cp -R "$root/goapp/." "$copy/"
-  "$root/scripts/set-default-message.sh" "$copy" "Hello from the cache check!" || return 1
+  "$root/goapp/scripts/set-default-message.sh" "$copy" "Hello from the cache check!" || return 1
   if nice -n 10 docker build --network=host "${build_args[@]}" -t "$tag-rebuild" "$copy" >"$log" 2>&1 &&
     grep -A1 'RUN xargs go build' "$log" | grep -q 'Using cache' &&
     [ "$(docker image inspect -f '{{.Id}}' "$tag-rebuild")" != "$(inspect '{{.Id}}')" ]; then
