@@ -80,10 +80,10 @@ def test_a_failed_package_install_leaves_no_policy_rc_d(scratch: Path) -> None:
     assert not (scratch / "policy-rc.d").exists()
 
 
-def test_delete_removes_only_its_own_leftover_policy_rc_d(scratch: Path) -> None:
-    ours = bash(
-        'printf "#!/bin/sh\\n%s\\nexit 101\\n" "$POLICY_RC_D_MARK" > $POLICY_RC_D; remove_own_policy_rc_d', scratch
-    )
+# The old mark is the one the script wrote as scripts/cluster.sh, before it moved beside tools/k8s/build.sh.
+@pytest.mark.parametrize("mark", ["POLICY_RC_D_MARK", "POLICY_RC_D_OLD_MARK"])
+def test_delete_removes_only_its_own_leftover_policy_rc_d(mark: str, scratch: Path) -> None:
+    ours = bash(f'printf "#!/bin/sh\\n%s\\nexit 101\\n" "${mark}" > $POLICY_RC_D; remove_own_policy_rc_d', scratch)
     assert ours.returncode == 0, ours.stderr
     assert not (scratch / "policy-rc.d").exists()
 

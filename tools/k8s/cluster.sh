@@ -98,7 +98,9 @@ CNI_CACHE=/var/lib/cni/results
 DEVICE_PLUGIN_SOCKET=/var/lib/kubelet/device-plugins/kubelet.sock
 SYSCTL_ROOT=/proc/sys
 POLICY_RC_D=/usr/sbin/policy-rc.d
-POLICY_RC_D_MARK="# written by goapp's scripts/cluster.sh while it installs packages"
+POLICY_RC_D_MARK="# written by goapp's tools/k8s/cluster.sh while it installs packages"
+# The mark of the same script when it was scripts/cluster.sh: a copy left by a killed run of that version is ours too.
+POLICY_RC_D_OLD_MARK="# written by goapp's scripts/cluster.sh while it installs packages"
 DEB_PACKAGES=(containerd runc containernetworking-plugins iptables ipset conntrack docker-registry socat openssl
   gettext-base curl iproute2 util-linux passwd acl)
 
@@ -178,7 +180,7 @@ ensure_packages() {
 }
 
 remove_own_policy_rc_d() {
-  [[ -f $POLICY_RC_D ]] && grep -qxF "$POLICY_RC_D_MARK" "$POLICY_RC_D" || return 0
+  [[ -f $POLICY_RC_D ]] && grep -qxF -e "$POLICY_RC_D_MARK" -e "$POLICY_RC_D_OLD_MARK" "$POLICY_RC_D" || return 0
   log "removing $POLICY_RC_D left by an interrupted package install"
   rm -f "$POLICY_RC_D"
 }
