@@ -1,4 +1,4 @@
--- wrk script for scripts/bench.sh: the request shape comes from the environment, and `done` prints the
+-- wrk script for bench/run.py: the request shape comes from the environment, and `done` prints the
 -- latency distribution in a form the report can parse (wrk's own --latency output has only four points).
 --
 --   BENCH_METHOD      GET (default) or PUT

@@ -1,1 +1,1 @@
-"""Tests of the policy pack (policy/) and the quality gates (gates/, scripts/gates.sh)."""
+"""Tests of the policy pack (policy/) and the quality gates (gates/, gates/run.py)."""
