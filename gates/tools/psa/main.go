@@ -2,7 +2,7 @@
 // Standard at version "latest", with Kubernetes' own evaluator (k8s.io/pod-security-admission, the code the
 // API server's admission plugin runs). The policy pack re-implements that standard in Python so that a
 // preview can refuse a workload before it reaches a cluster; this command is the reference it is checked
-// against (tests/policy/test_gates_psa.py, scripts/gates.sh psa).
+// against (tests/policy/test_gates_psa.py, python -m gates.run psa).
 //
 //	psa [-format text|json] PATH...
 //
