@@ -1,4 +1,5 @@
-"""bench/parsers.py on the raw data the benchmark kept (bench/data/) and on what /proc prints."""
+"""bench/parsers.py on raw data the benchmark kept and on what /proc prints. Exact figures are checked on copies
+frozen in tests/data/bench/ (every `make bench` rewrites bench/data/); the live bench/data/ must parse too."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from bench import parsers
 from bench.parsers import ParseError
 
 DATA = Path(__file__).resolve().parent.parent / "bench" / "data"
+FROZEN = Path(__file__).resolve().parent / "data" / "bench"
 
 
 def test_a_kept_wrk_run_parses_to_its_summary() -> None:
-    run = parsers.parse_wrk((DATA / "wrk" / "goapp-hello-1.txt").read_text())
+    run = parsers.parse_wrk((FROZEN / "wrk-goapp-hello.txt").read_text())
     assert run.requests == 477202
     assert run.duration_us == 10001981
     assert run.failed == 0
@@ -55,7 +57,7 @@ def test_proc_memory_and_load() -> None:
 
 
 def test_benchstat_tables_match_the_benchmarks_they_summarise() -> None:
-    rows = parsers.parse_benchstat((DATA / "go-benchstat.txt").read_text())
+    rows = parsers.parse_benchstat((FROZEN / "go-benchstat.txt").read_text())
     units = {row.unit for row in rows}
     assert {"sec/op", "B/op", "allocs/op"} <= units, units
     first = rows[0]
@@ -67,9 +69,17 @@ def test_benchstat_tables_match_the_benchmarks_they_summarise() -> None:
         "7%",
     )
     names = {row.benchmark for row in rows if row.unit == "sec/op"}
-    go_bench = (DATA.parent / "go-bench.txt").read_text()
+    go_bench = (FROZEN / "go-bench.txt").read_text()
     assert {name.removeprefix("Benchmark") for name in parsers.benchmark_names(go_bench)} == names
     assert not any(row.benchmark == "geomean" for row in rows)
+
+
+def test_the_published_benchstat_table_matches_the_published_benchmarks() -> None:
+    rows = parsers.parse_benchstat((DATA / "go-benchstat.txt").read_text())
+    names = {row.benchmark for row in rows if row.unit == "sec/op"}
+    go_bench = (DATA.parent / "go-bench.txt").read_text()
+    assert names
+    assert {name.removeprefix("Benchmark") for name in parsers.benchmark_names(go_bench)} == names
 
 
 def test_a_fresh_preview_counts_what_it_creates() -> None:
