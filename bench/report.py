@@ -115,8 +115,12 @@ def goal_row(
 TUTORIAL_GOAL = 1.20  # goapp /hello requests/s ÷ the tutorial's gin.Default() server, at least
 DEADLINE_GOAL = 0.90  # goapp /hello requests/s ÷ bare net/http with goapp's deadlines, at least
 SERVICE_MIN_RUNS = 7  # interleaved rounds a service goal is judged on
-NOOP_DEPLOY_GOAL = 10.0  # no-change pulumi up ÷ no-change kubectl apply, at most (set from the first measurement)
-CHANGE_DEPLOY_GOAL = 1.25  # env change to ready, pulumi ÷ kubectl's render + apply + rollout, at most (same)
+# The two deployment goals were set from their first measurement (2026-12-05: 18.3 and 0.909, medians of 5):
+# no-change `pulumi up` also builds (from cache) and pushes the image and diffs every resource, which a no-change
+# `kubectl apply` of rendered YAML does not, so the first goal holds that line against regressions; the second
+# asks that a change reach ready pods no slower through Pulumi than through kubectl's render, apply and rollout.
+NOOP_DEPLOY_GOAL = 20.0  # no-change pulumi up ÷ no-change kubectl apply --server-side, at most
+CHANGE_DEPLOY_GOAL = 1.00  # env change to ready, pulumi ÷ kubectl's render + apply + rollout, at most
 IMAGE_SIZE_GOAL = 1.10  # final image ÷ stripped binary, at most
 WARM_REBUILD_GOAL = 0.30  # warm rebuild ÷ cold build, at most
 PREVIEW_GOAL = 1.25  # preview of PREVIEWED_STACK ÷ one-resource floor, at most

@@ -8,7 +8,9 @@ machine is shared and noisy; absolute numbers are recorded but never claimed.
                                    request of each under callgrind
     python -m bench.run image      image size vs stripped binary; warm rebuild vs cold build
     python -m bench.run engine     render-mode preview of prod vs a one-resource floor; 1, 5, 20 services; unit suite
-    python -m bench.run cluster    warm `make up`; rollout of a config change on the local cluster
+    python -m bench.run cluster    on the local cluster (started if stopped): warm `make up`; a config change until
+                                   the last old pod is gone; the HPA's first added pod under load; pulumi up vs
+                                   kubectl apply --server-side, with no change and with an env change
     python -m bench.run go         goapp's Go benchmarks into bench/go-bench.txt (benchstat format)
     python -m bench.run report     bench/results.md and bench/latency.png from bench/data/
 
