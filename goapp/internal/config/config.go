@@ -274,7 +274,7 @@ func (p *parser) token(name string) string {
 	if !ok {
 		return ""
 	}
-	if len(v) < minNotesToken || len(v) > maxNotesToken || !isToken68(v) {
+	if len(v) < minNotesToken || len(v) > maxNotesToken || !IsToken68(v) {
 		p.errs = append(p.errs, fmt.Errorf("invalid %s (value hidden, %d characters): want %d to %d characters "+
 			"from A-Z a-z 0-9 - . _ ~ + / optionally ending in =, e.g. the output of 'openssl rand -base64 32'",
 			name, len(v), minNotesToken, maxNotesToken))
@@ -283,8 +283,10 @@ func (p *parser) token(name string) string {
 	return v
 }
 
-// isToken68 reports whether s is RFC 7235's token68: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
-func isToken68(s string) bool {
+// IsToken68 reports whether s is RFC 7235's token68: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+// NOTES_TOKEN must be one, and the server parses `Authorization: Bearer` with the same function, so a token the
+// configuration accepts is always one a client can send.
+func IsToken68(s string) bool {
 	body := strings.TrimRight(s, "=")
 	if body == "" {
 		return false

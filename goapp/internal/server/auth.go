@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	"goapp/internal/config"
 )
 
 // bearerChallenge is the WWW-Authenticate value of every 401 (RFC 6750).
@@ -52,26 +54,10 @@ func bearerToken(values []string) (string, bool) {
 		return "", false
 	}
 	token = strings.Trim(token, " \t")
-	if !isToken68(token) {
+	if !config.IsToken68(token) {
 		return "", false
 	}
 	return token, true
-}
-
-// isToken68 reports whether s is RFC 7235's token68: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
-func isToken68(s string) bool {
-	body := strings.TrimRight(s, "=")
-	if body == "" {
-		return false
-	}
-	for i := 0; i < len(body); i++ {
-		c := body[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
-			return false
-		}
-	}
-	return true
 }
 
 // requireStarted answers 503 until the data directory passed its first check: before that it may not even

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"goapp/internal/config"
 	"goapp/internal/notes"
 )
 
@@ -122,7 +123,7 @@ func FuzzBearerToken(f *testing.F) {
 		token, ok := bearerToken([]string{header})
 		if ok {
 			scheme, rest, _ := strings.Cut(header, " ")
-			if !strings.EqualFold(scheme, "Bearer") || !isToken68(token) || strings.TrimSpace(rest) != token {
+			if !strings.EqualFold(scheme, "Bearer") || !config.IsToken68(token) || strings.TrimSpace(rest) != token {
 				t.Fatalf("header %q gave token %q", header, token)
 			}
 		}
