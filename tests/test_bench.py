@@ -73,7 +73,7 @@ def test_every_part_run_is_measured_and_the_cluster_says_it_was_not(results: Pat
         r"/hello requests/s, goapp with LOG_LEVEL=warn \(no access log\) ÷ baseline",
         r"PUT /notes/:name requests/s ÷ goapp /hello",
         r"\*\*Warm rebuild ÷ cold build\*\* \(wall time\)",
-        r"\*\*Preview of dev ÷ one-resource floor\*\* \(wall time\)",
+        r"\*\*Preview of prod ÷ one-resource floor\*\* \(wall time\)",
         r"Preview of 5 services ÷ 1 service",
         r"Preview of 20 services ÷ 1 service",
         r"Cost of each added service ÷ preview of 1 service \(from 20\)",
